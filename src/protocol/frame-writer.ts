@@ -1,0 +1,193 @@
+// The frame writer: frames are encoded into one growing output buffer per connection and handed to the
+// socket as a list of chunks once per event-loop turn (the connection decides when). Large bodies are
+// not copied: their frames reference the message's own bytes.
+import { type FieldTable, tableSize, writeTable } from './field-table.js';
+import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './spec.js';
+
+const CHUNK_SIZE = 64 * 1024;
+// Bodies from this size up are referenced rather than copied into the output buffer.
+const BODY_COPY_LIMIT = 2048;
+const FRAME_OVERHEAD = 8;
+
+export class FrameWriter {
+  /** The negotiated frame_max: the largest frame, header and frame-end included. */
+  frameMax: number;
+  private buf: Buffer;
+  private pos = 0;
+  private start = 0;
+  private frameStart = -1;
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+
+  constructor(frameMax: number) {
+    this.frameMax = frameMax;
+    this.buf = Buffer.allocUnsafe(CHUNK_SIZE);
+  }
+
+  /** Bytes written and not yet taken. */
+  get pendingBytes(): number {
+    return this.chunkBytes + this.pos - this.start;
+  }
+
+  /** The bytes written since the last take, in order; the writer never writes into them again. */
+  take(): Buffer[] {
+    if (this.pos > this.start) {
+      this.chunks.push(this.buf.subarray(this.start, this.pos));
+      this.start = this.pos;
+    }
+    const out = this.chunks;
+    this.chunks = [];
+    this.chunkBytes = 0;
+    return out;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const old = this.buf;
+    const from = this.frameStart >= 0 ? this.frameStart : this.pos;
+    if (from > this.start) this.pushChunk(old.subarray(this.start, from));
+    const carried = this.pos - from;
+    this.buf = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, carried + n));
+    old.copy(this.buf, 0, from, this.pos);
+    if (this.frameStart >= 0) this.frameStart = 0;
+    this.start = 0;
+    this.pos = carried;
+  }
+
+  private pushChunk(b: Buffer): void {
+    this.chunks.push(b);
+    this.chunkBytes += b.length;
+  }
+
+  private beginFrame(type: number, channel: number): void {
+    this.ensure(7);
+    const b = this.buf;
+    const p = this.pos;
+    this.frameStart = p;
+    b[p] = type;
+    b.writeUInt16BE(channel, p + 1);
+    this.pos = p + 7;
+  }
+
+  /** Starts a method frame; the generated write<Method> functions call this, then the field writers. */
+  beginMethod(channel: number, classId: number, methodId: number): void {
+    this.beginFrame(FRAME_METHOD, channel);
+    this.ensure(4);
+    this.buf.writeUInt16BE(classId, this.pos);
+    this.buf.writeUInt16BE(methodId, this.pos + 2);
+    this.pos += 4;
+  }
+
+  endFrame(): void {
+    this.ensure(1);
+    const size = this.pos - this.frameStart - 7;
+    this.buf.writeUInt32BE(size, this.frameStart + 3);
+    this.buf[this.pos++] = FRAME_END;
+    this.frameStart = -1;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u16(v: number): void {
+    this.ensure(2);
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v, this.pos);
+    this.pos += 4;
+  }
+
+  u64(v: number): void {
+    this.ensure(8);
+    this.buf.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
+    this.buf.writeUInt32BE(v >>> 0, this.pos + 4);
+    this.pos += 8;
+  }
+
+  shortstr(s: string): void {
+    this.ensure(1 + s.length * 3);
+    const n = this.buf.write(s, this.pos + 1, 'utf8');
+    if (n > 255) throw new RangeError(`shortstr longer than 255 bytes: ${s.slice(0, 40)}...`);
+    this.buf[this.pos] = n;
+    this.pos += 1 + n;
+  }
+
+  longstr(v: Buffer | string): void {
+    if (typeof v === 'string') {
+      this.ensure(4 + v.length * 3);
+      const n = this.buf.write(v, this.pos + 4, 'utf8');
+      this.buf.writeUInt32BE(n, this.pos);
+      this.pos += 4 + n;
+    } else {
+      this.ensure(4 + v.length);
+      this.buf.writeUInt32BE(v.length, this.pos);
+      v.copy(this.buf, this.pos + 4);
+      this.pos += 4 + v.length;
+    }
+  }
+
+  table(t: FieldTable): void {
+    this.ensure(4 + tableSize(t));
+    this.pos = writeTable(this.buf, this.pos, t);
+  }
+
+  /** Raw bytes inside the current frame (e.g. content-header property bytes kept from a publish). */
+  bytes(v: Buffer): void {
+    this.ensure(v.length);
+    v.copy(this.buf, this.pos);
+    this.pos += v.length;
+  }
+
+  /** Opens a content header frame; write the property flags and values next (raw or via writeBasicProperties). */
+  beginContentHeader(channel: number, classId: number, bodySize: number): void {
+    this.beginFrame(FRAME_HEADER, channel);
+    this.ensure(12);
+    this.buf.writeUInt16BE(classId, this.pos);
+    this.buf.writeUInt16BE(0, this.pos + 2);
+    this.pos += 4;
+    this.u64(bodySize);
+  }
+
+  /** A content header frame with the raw property bytes (flags and values) as a client published them. */
+  writeContentHeader(channel: number, classId: number, bodySize: number, properties: Buffer): void {
+    this.beginContentHeader(channel, classId, bodySize);
+    this.bytes(properties);
+    this.endFrame();
+  }
+
+  /** The body frames of a content, split so that no frame exceeds frame_max. */
+  writeBody(channel: number, body: Buffer): void {
+    const maxPayload = (this.frameMax > 0 ? this.frameMax : 0x100000000) - FRAME_OVERHEAD;
+    for (let offset = 0; offset < body.length; offset += maxPayload) {
+      const end = Math.min(body.length, offset + maxPayload);
+      const size = end - offset;
+      this.beginFrame(FRAME_BODY, channel);
+      this.buf.writeUInt32BE(size, this.frameStart + 3);
+      if (size >= BODY_COPY_LIMIT) {
+        this.frameStart = -1;
+        this.pushChunk(this.buf.subarray(this.start, this.pos));
+        this.start = this.pos;
+        this.pushChunk(offset === 0 && end === body.length ? body : body.subarray(offset, end));
+        this.ensure(1);
+        this.buf[this.pos++] = FRAME_END;
+      } else {
+        this.ensure(size + 1);
+        body.copy(this.buf, this.pos, offset, end);
+        this.pos += size;
+        this.buf[this.pos++] = FRAME_END;
+        this.frameStart = -1;
+      }
+    }
+  }
+
+  writeHeartbeat(): void {
+    this.beginFrame(FRAME_HEARTBEAT, 0);
+    this.endFrame();
+  }
+}

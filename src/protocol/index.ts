@@ -1,0 +1,5 @@
+export * from './field-table.js';
+export * from './frame-parser.js';
+export * from './frame-writer.js';
+export * from './protocol-error.js';
+export * from './spec.js';
