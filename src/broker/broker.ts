@@ -1,0 +1,161 @@
+// The broker: listeners, vhosts, users, and the connections they accept.
+
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import pino, { type Logger } from 'pino';
+import type { FieldTable } from '../protocol/index.js';
+import type { Credentials } from './auth.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { VirtualHost } from './vhost.js';
+
+export interface User {
+  username: string;
+  password: string;
+}
+
+export interface BrokerOptions {
+  /** Address to listen on; default 127.0.0.1. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one; default 5672. */
+  port?: number;
+  /** Users; default guest/guest. */
+  users?: User[];
+  /** Users allowed to connect from loopback addresses only, as RabbitMQ does for guest; default ['guest']. */
+  loopbackUsers?: string[];
+  /** Virtual hosts; default ['/']. */
+  vhosts?: string[];
+  /** Heartbeat interval proposed in connection.tune, in seconds; 0 disables; default 60. */
+  heartbeat?: number;
+  /** frame_max proposed in connection.tune, in bytes; default 131072, at least 4096. */
+  frameMax?: number;
+  /** channel_max proposed in connection.tune; default 2047. */
+  channelMax?: number;
+  /** A pino logger, or a level for the broker's own ('silent', 'info', ...); default 'silent'. */
+  logger?: Logger | string;
+}
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+export const VERSION: string = pkg.version;
+
+const SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'";
+
+export class Broker implements ConnectionHost {
+  readonly log: Logger;
+  readonly channelMax: number;
+  readonly frameMax: number;
+  readonly heartbeat: number;
+  readonly handshakeTimeoutMs = 10_000;
+  readonly connections = new Set<Connection>();
+  private readonly server: Server;
+  private readonly users: Map<string, string>;
+  private readonly loopbackUsers: Set<string>;
+  private readonly vhosts = new Map<string, VirtualHost>();
+  private nextConnectionId = 1;
+  private closing: Promise<void> | undefined;
+
+  constructor(readonly options: BrokerOptions = {}) {
+    this.log =
+      typeof options.logger === 'object'
+        ? options.logger
+        : pino({ name: 'warren', level: options.logger ?? 'silent' });
+    this.channelMax = options.channelMax ?? 2047;
+    this.frameMax = options.frameMax ?? 131072;
+    if (this.frameMax !== 0 && this.frameMax < 4096) throw new RangeError('frameMax must be at least 4096');
+    this.heartbeat = options.heartbeat ?? 60;
+    this.users = new Map(
+      (options.users ?? [{ username: 'guest', password: 'guest' }]).map((u) => [u.username, u.password]),
+    );
+    this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
+    for (const name of options.vhosts ?? ['/']) this.vhosts.set(name, new VirtualHost(name));
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 5672, this.options.host ?? '127.0.0.1', () => {
+        this.server.off('error', reject);
+        const address = this.server.address();
+        const port = typeof address === 'object' && address ? address.port : 0;
+        this.log.info({ host: this.options.host ?? '127.0.0.1', port }, 'listening');
+        resolve(port);
+      });
+    });
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const connection = new Connection(this, socket, this.nextConnectionId++);
+    this.connections.add(connection);
+  }
+
+  serverProperties(): FieldTable {
+    return {
+      product: 'warren',
+      version: VERSION,
+      platform: `Node.js ${process.version}`,
+      copyright: 'The warren authors',
+      information: 'Licensed under the MIT licence',
+      // Only what the broker honours today.
+      capabilities: {
+        authentication_failure_close: true,
+      },
+    };
+  }
+
+  authenticate(credentials: Credentials, remoteAddress: string | undefined): string | undefined {
+    const password = this.users.get(credentials.username);
+    if (password === undefined || password !== credentials.password) {
+      return `user '${credentials.username}' - invalid credentials`;
+    }
+    if (this.loopbackUsers.has(credentials.username) && !isLoopback(remoteAddress)) {
+      return `user '${credentials.username}' can only connect via localhost`;
+    }
+    return undefined;
+  }
+
+  vhost(name: string): VirtualHost | undefined {
+    return this.vhosts.get(name);
+  }
+
+  connectionClosed(connection: Connection): void {
+    this.connections.delete(connection);
+    if (this.closing && this.connections.size === 0) this.emptied?.();
+  }
+
+  private emptied: (() => void) | undefined;
+
+  /** Stops accepting, closes every connection with 320 CONNECTION_FORCED, and resolves when all are gone. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = new Promise<void>((resolve) => {
+      const serverClosed = new Promise<void>((r) => this.server.close(() => r()));
+      const allGone = new Promise<void>((r) => {
+        if (this.connections.size === 0) r();
+        else this.emptied = r;
+      });
+      for (const c of this.connections) c.forceClose(320, SHUTDOWN_TEXT);
+      // Clients that never answer close-ok are dropped after a second.
+      const force = setTimeout(() => {
+        for (const c of this.connections) c.destroy();
+      }, 1000);
+      void Promise.all([serverClosed, allGone]).then(() => {
+        clearTimeout(force);
+        this.log.info('stopped');
+        resolve();
+      });
+    });
+    return this.closing;
+  }
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}

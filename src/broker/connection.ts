@@ -1,0 +1,534 @@
+// One client connection (spec 2.2.4): protocol header, start/start-ok, tune/tune-ok, open, then channels
+// until close/close-ok from either side. Heartbeats per the negotiated interval. A connection error
+// sends connection.close and waits for close-ok; a channel error closes only that channel.
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import {
+  type FieldTable,
+  FRAME_MIN_SIZE,
+  type FrameHandler,
+  FrameParser,
+  FrameWriter,
+  type Method,
+  MethodId,
+  methodName,
+  type ProtocolError,
+  ReplyCode,
+  writeChannelOpenOk,
+  writeConnectionClose,
+  writeConnectionCloseOk,
+  writeConnectionOpenOk,
+  writeConnectionStart,
+  writeConnectionTune,
+} from '../protocol/index.js';
+import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
+import { Channel } from './channel.js';
+import { amqpError } from './errors.js';
+import type { VirtualHost } from './vhost.js';
+
+/** What a connection needs from its broker. */
+export interface ConnectionHost {
+  readonly channelMax: number;
+  readonly frameMax: number;
+  readonly heartbeat: number;
+  readonly handshakeTimeoutMs: number;
+  readonly log: Logger;
+  serverProperties(): FieldTable;
+  /** undefined when the credentials are accepted, else the reason (for the log and the 403 text). */
+  authenticate(credentials: Credentials, remoteAddress: string | undefined): string | undefined;
+  vhost(name: string): VirtualHost | undefined;
+  connectionClosed(connection: Connection): void;
+}
+
+type State = 'header' | 'start' | 'tune' | 'open' | 'running' | 'closing' | 'closed';
+
+const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
+// How long to wait for close-ok after sending connection.close before dropping the socket.
+const CLOSE_OK_TIMEOUT_MS = 3000;
+
+export class Connection implements FrameHandler {
+  readonly writer: FrameWriter;
+  readonly log: Logger;
+  channelMax: number;
+  frameMax: number;
+  heartbeat: number;
+  vhost: VirtualHost | undefined;
+  user: string | undefined;
+  clientProperties: FieldTable = {};
+  /** The client's capabilities table from start-ok (consumer_cancel_notify and the like). */
+  clientCapabilities: FieldTable = {};
+
+  private state: State = 'header';
+  private readonly parser: FrameParser;
+  private headerBytes: Buffer | undefined;
+  private readonly channels = new Map<number, Channel>();
+  private flushScheduled = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private receivedSinceTick = false;
+  private sentSinceTick = false;
+  private missedTicks = 0;
+  private mechanism = '';
+
+  constructor(
+    private readonly host: ConnectionHost,
+    readonly socket: Socket,
+    readonly id: number,
+  ) {
+    this.log = host.log.child({ conn: id });
+    this.channelMax = host.channelMax;
+    this.frameMax = host.frameMax;
+    this.heartbeat = host.heartbeat;
+    this.writer = new FrameWriter(FRAME_MIN_SIZE);
+    // Until tune-ok, frames up to the server's frame_max are accepted (start-ok can be large).
+    this.parser = new FrameParser(this, host.frameMax);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
+    socket.on('close', () => this.onSocketClose());
+    this.handshakeTimer = setTimeout(() => {
+      this.log.warn({ remote: socket.remoteAddress }, 'handshake timeout, closing socket');
+      socket.destroy();
+    }, host.handshakeTimeoutMs);
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'running';
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.receivedSinceTick = true;
+    if (this.state === 'header') {
+      const rest = this.readProtocolHeader(chunk);
+      if (rest === undefined) return;
+      chunk = rest;
+      if (chunk.length === 0) return;
+    }
+    if (this.state === 'closed') return;
+    this.parser.push(chunk);
+  };
+
+  /** Accumulates the 8-byte protocol header (spec 4.2.2); returns the bytes after it once it is complete. */
+  private readProtocolHeader(chunk: Buffer): Buffer | undefined {
+    const bytes = this.headerBytes ? Buffer.concat([this.headerBytes, chunk]) : chunk;
+    if (bytes.length < 8) {
+      this.headerBytes = bytes;
+      return undefined;
+    }
+    this.headerBytes = undefined;
+    if (!bytes.subarray(0, 8).equals(PROTOCOL_HEADER)) {
+      // Tell the client which protocol we speak, then close (spec 4.2.2).
+      this.log.debug({ header: bytes.subarray(0, 8).toString('hex') }, 'unsupported protocol header');
+      this.state = 'closed';
+      this.socket.end(PROTOCOL_HEADER);
+      return undefined;
+    }
+    this.state = 'start';
+    writeConnectionStart(this.writer, 0, 0, 9, this.host.serverProperties(), MECHANISMS.join(' '), 'en_US');
+    this.scheduleFlush();
+    return bytes.subarray(8);
+  }
+
+  // FrameHandler
+
+  onMethod(channel: number, method: Method): void {
+    switch (this.state) {
+      case 'running':
+        if (channel === 0) this.onConnectionMethod(method);
+        else this.onChannelMethod(channel, method);
+        return;
+      case 'closing':
+        // After sending connection.close only close and close-ok matter (spec 2.2.4).
+        if (channel !== 0) return;
+        if (method.id === MethodId.ConnectionCloseOk) this.destroy();
+        else if (method.id === MethodId.ConnectionClose) {
+          writeConnectionCloseOk(this.writer, 0);
+          this.flushAndEnd();
+        }
+        return;
+      case 'start':
+      case 'tune':
+      case 'open':
+        this.onHandshakeMethod(channel, method);
+        return;
+      default:
+        return;
+    }
+  }
+
+  onHeader(channel: number, classId: number, bodySize: number, properties: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const ch = this.state === 'running' ? this.channels.get(channel) : undefined;
+    if (!ch) {
+      this.closeWithError(
+        amqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected content header frame on channel ${channel}`),
+      );
+      return;
+    }
+    const err = ch.onHeader(classId, bodySize, properties);
+    if (err) this.channelError(ch, err);
+  }
+
+  onBody(channel: number, payload: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const ch = this.state === 'running' ? this.channels.get(channel) : undefined;
+    if (!ch) {
+      this.closeWithError(
+        amqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected content body frame on channel ${channel}`),
+      );
+      return;
+    }
+    const err = ch.onBody(payload);
+    if (err) this.channelError(ch, err);
+  }
+
+  onHeartbeat(channel: number): void {
+    if (channel !== 0) {
+      this.closeWithError(
+        amqpError(ReplyCode.FRAME_ERROR, `heartbeat frame on channel ${channel}, expected channel 0`),
+      );
+    }
+  }
+
+  onFrameError(error: ProtocolError): void {
+    this.closeWithError(error);
+  }
+
+  // Handshake
+
+  private onHandshakeMethod(channel: number, method: Method): void {
+    const expected =
+      this.state === 'start'
+        ? MethodId.ConnectionStartOk
+        : this.state === 'tune'
+          ? MethodId.ConnectionTuneOk
+          : MethodId.ConnectionOpen;
+    if (channel !== 0 || method.id !== expected) {
+      const got = methodName(Math.floor(method.id / 65536), method.id % 65536);
+      const want = methodName(Math.floor(expected / 65536), expected % 65536);
+      this.closeWithError(
+        amqpError(ReplyCode.COMMAND_INVALID, `expected '${want}', got '${got}' on channel ${channel}`),
+      );
+      return;
+    }
+    switch (method.id) {
+      case MethodId.ConnectionStartOk:
+        this.onStartOk(method.clientProperties, method.mechanism, method.response);
+        return;
+      case MethodId.ConnectionTuneOk:
+        this.onTuneOk(method.channelMax, method.frameMax, method.heartbeat);
+        return;
+      case MethodId.ConnectionOpen:
+        this.onOpen(method.virtualHost);
+        return;
+    }
+  }
+
+  private onStartOk(clientProperties: FieldTable, mechanism: string, response: Buffer): void {
+    this.clientProperties = clientProperties;
+    const caps = clientProperties.capabilities;
+    if (
+      caps &&
+      typeof caps === 'object' &&
+      !Array.isArray(caps) &&
+      !Buffer.isBuffer(caps) &&
+      !('type' in caps)
+    ) {
+      this.clientCapabilities = caps as FieldTable;
+    }
+    this.mechanism = mechanism;
+    if (!(MECHANISMS as readonly string[]).includes(mechanism)) {
+      this.refuse(`unsupported authentication mechanism '${mechanism}'`);
+      return;
+    }
+    const credentials = parseCredentials(mechanism, response);
+    const refusal = credentials
+      ? this.host.authenticate(credentials, this.socket.remoteAddress)
+      : 'malformed authentication response';
+    if (refusal !== undefined) {
+      this.refuse(refusal);
+      return;
+    }
+    this.user = credentials?.username;
+    this.state = 'tune';
+    writeConnectionTune(this.writer, 0, this.host.channelMax, this.host.frameMax, this.host.heartbeat);
+    this.scheduleFlush();
+  }
+
+  /**
+   * Failed authentication: like RabbitMQ, a client that announced authentication_failure_close gets
+   * connection.close 403; any other client just sees the socket closed (spec 4.10.2 allows no more).
+   */
+  private refuse(reason: string): void {
+    this.log.warn({ remote: this.socket.remoteAddress, reason }, 'authentication failed');
+    if (this.clientCapabilities.authentication_failure_close === true) {
+      this.closeWithError(
+        amqpError(
+          ReplyCode.ACCESS_REFUSED,
+          `Login was refused using authentication mechanism ${this.mechanism}. For details see the broker logfile.`,
+        ),
+      );
+      return;
+    }
+    this.state = 'closed';
+    this.socket.destroy();
+  }
+
+  private onTuneOk(channelMax: number, frameMax: number, heartbeat: number): void {
+    const serverFrameMax = this.host.frameMax;
+    const serverChannelMax = this.host.channelMax;
+    if (frameMax !== 0 && frameMax < FRAME_MIN_SIZE) {
+      this.closeWithError(
+        amqpError(ReplyCode.NOT_ALLOWED, `frame_max=${frameMax} < ${FRAME_MIN_SIZE} min size`),
+      );
+      return;
+    }
+    if (serverFrameMax !== 0 && frameMax > serverFrameMax) {
+      this.closeWithError(
+        amqpError(ReplyCode.NOT_ALLOWED, `frame_max=${frameMax} > ${serverFrameMax} max size`),
+      );
+      return;
+    }
+    if (serverChannelMax !== 0 && channelMax > serverChannelMax) {
+      this.closeWithError(
+        amqpError(ReplyCode.NOT_ALLOWED, `channel_max=${channelMax} > ${serverChannelMax} max channels`),
+      );
+      return;
+    }
+    this.frameMax = frameMax === 0 ? serverFrameMax : frameMax;
+    this.channelMax = channelMax === 0 ? serverChannelMax || 65535 : channelMax;
+    this.heartbeat = heartbeat;
+    this.parser.frameMax = this.frameMax;
+    this.writer.frameMax = this.frameMax;
+    this.state = 'open';
+    this.startHeartbeats();
+  }
+
+  private onOpen(virtualHost: string): void {
+    const vhost = this.host.vhost(virtualHost);
+    if (!vhost) {
+      this.closeWithError(amqpError(ReplyCode.NOT_ALLOWED, `vhost ${virtualHost} not found`));
+      return;
+    }
+    this.vhost = vhost;
+    this.state = 'running';
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    writeConnectionOpenOk(this.writer, 0);
+    this.scheduleFlush();
+    this.log.info(
+      {
+        remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
+        user: this.user,
+        vhost: virtualHost,
+        client: this.clientProperties.product,
+      },
+      'connection opened',
+    );
+  }
+
+  // Running
+
+  private onConnectionMethod(method: Method): void {
+    switch (method.id) {
+      case MethodId.ConnectionClose:
+        writeConnectionCloseOk(this.writer, 0);
+        this.closeChannels();
+        this.log.info(
+          { replyCode: method.replyCode, replyText: method.replyText },
+          'connection closed by client',
+        );
+        this.flushAndEnd();
+        return;
+      case MethodId.ConnectionCloseOk:
+        // A close-ok we did not ask for: nothing to do.
+        return;
+      default: {
+        const classId = Math.floor(method.id / 65536);
+        const name = methodName(classId, method.id % 65536);
+        this.closeWithError(
+          amqpError(
+            ReplyCode.COMMAND_INVALID,
+            `${name} is not allowed on channel 0`,
+            classId,
+            method.id % 65536,
+          ),
+        );
+      }
+    }
+  }
+
+  private onChannelMethod(channel: number, method: Method): void {
+    const ch = this.channels.get(channel);
+    if (method.id === MethodId.ChannelOpen) {
+      if (ch) {
+        this.closeWithError(amqpError(ReplyCode.CHANNEL_ERROR, "second 'channel.open' seen", 20, 10));
+        return;
+      }
+      if (channel > this.channelMax) {
+        this.closeWithError(
+          amqpError(
+            ReplyCode.CHANNEL_ERROR,
+            `channel ${channel} exceeds channel_max ${this.channelMax}`,
+            20,
+            10,
+          ),
+        );
+        return;
+      }
+      this.channels.set(channel, new Channel(this, channel));
+      writeChannelOpenOk(this.writer, channel);
+      this.scheduleFlush();
+      return;
+    }
+    if (!ch) {
+      const classId = Math.floor(method.id / 65536);
+      this.closeWithError(
+        amqpError(ReplyCode.CHANNEL_ERROR, "expected 'channel.open'", classId, method.id % 65536),
+      );
+      return;
+    }
+    if (Math.floor(method.id / 65536) === 10) {
+      this.closeWithError(
+        amqpError(
+          ReplyCode.COMMAND_INVALID,
+          `${methodName(10, method.id % 65536)} is only allowed on channel 0`,
+          10,
+          method.id % 65536,
+        ),
+      );
+      return;
+    }
+    const err = ch.onMethod(method);
+    if (err) this.channelError(ch, err);
+  }
+
+  private channelError(ch: Channel, err: ProtocolError): void {
+    if (err.isConnectionError) this.closeWithError(err);
+    else ch.closeWithError(err);
+  }
+
+  /** The channel has finished closing (close-ok sent or received): its number may be reused. */
+  channelClosed(ch: Channel): void {
+    if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
+  }
+
+  // Output
+
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.writer.pendingBytes === 0 || this.socket.destroyed) {
+      if (this.socket.destroyed) this.writer.take();
+      return;
+    }
+    const chunks = this.writer.take();
+    this.sentSinceTick = true;
+    if (chunks.length === 1) {
+      this.socket.write(chunks[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const c of chunks) this.socket.write(c);
+    this.socket.uncork();
+  };
+
+  private flushAndEnd(): void {
+    this.flush();
+    this.state = 'closed';
+    this.socket.end();
+  }
+
+  // Heartbeats (spec 4.2.7): send one when nothing else went out for half an interval; a peer silent for
+  // two intervals is gone.
+
+  private startHeartbeats(): void {
+    if (this.heartbeat <= 0) return;
+    const halfInterval = (this.heartbeat * 1000) / 2;
+    this.heartbeatTimer = setInterval(() => this.heartbeatTick(), halfInterval);
+  }
+
+  private heartbeatTick(): void {
+    if (!this.sentSinceTick && this.writer.pendingBytes === 0) {
+      this.writer.writeHeartbeat();
+      this.flush();
+    }
+    this.sentSinceTick = false;
+    if (this.receivedSinceTick) this.missedTicks = 0;
+    else if (++this.missedTicks >= 4) {
+      this.log.warn({ heartbeat: this.heartbeat }, 'missed heartbeats from client, closing connection');
+      this.destroy();
+      return;
+    }
+    this.receivedSinceTick = false;
+  }
+
+  // Closing
+
+  /** Sends connection.close with the error and waits for close-ok (spec 2.2.4). */
+  closeWithError(err: ProtocolError): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.log.info({ replyCode: err.replyCode, replyText: err.replyText }, 'closing connection on error');
+    this.beginClose(err.replyCode, err.replyText, err.classId, err.methodId);
+  }
+
+  /** Closes the connection from the broker's side, e.g. 320 CONNECTION_FORCED at shutdown. */
+  forceClose(replyCode: number, replyText: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.state === 'header') {
+      this.destroy();
+      return;
+    }
+    this.beginClose(replyCode, replyText, 0, 0);
+  }
+
+  private beginClose(replyCode: number, replyText: string, classId: number, methodId: number): void {
+    this.state = 'closing';
+    this.closeChannels();
+    writeConnectionClose(this.writer, 0, replyCode, truncateShortstr(replyText), classId, methodId);
+    this.flush();
+    if (this.parser.isStopped) {
+      // After a framing error nothing more can be read reliably: close once the close frame is out.
+      this.state = 'closed';
+      this.socket.end();
+      return;
+    }
+    this.closeTimer = setTimeout(() => this.destroy(), CLOSE_OK_TIMEOUT_MS);
+  }
+
+  private closeChannels(): void {
+    for (const ch of this.channels.values()) ch.release();
+    this.channels.clear();
+  }
+
+  destroy(): void {
+    this.state = 'closed';
+    this.socket.destroy();
+  }
+
+  private onSocketClose(): void {
+    const wasOpen = this.vhost !== undefined;
+    this.state = 'closed';
+    this.parser.stop();
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.closeTimer);
+    clearInterval(this.heartbeatTimer);
+    this.closeChannels();
+    if (wasOpen) this.log.info('connection closed');
+    this.host.connectionClosed(this);
+  }
+}
+
+/** Reply texts are shortstrs: at most 255 bytes. */
+function truncateShortstr(text: string): string {
+  if (Buffer.byteLength(text) <= 255) return text;
+  let t = text.slice(0, 255);
+  while (Buffer.byteLength(t) > 255) t = t.slice(0, -1);
+  return t;
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// The `warren` command: a broker server on 127.0.0.1:5672 unless told otherwise.
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { Broker, VERSION } from './broker/broker.js';
+
+const HELP = `Usage: warren [options]
+
+An AMQP 0-9-1 message broker.
+
+Options:
+  --host <address>     address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)
+  --port <port>        port to listen on (default 5672; 0 picks a free port)
+  --log-level <level>  fatal, error, warn, info, debug, trace or silent (default info)
+  -h, --help           show this help
+  -v, --version        print the version
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`warren: ${message}\nTry 'warren --help'.\n`);
+  process.exit(2);
+}
+
+let values: { host?: string; port?: string; 'log-level'?: string; help?: boolean; version?: boolean };
+try {
+  ({ values } = parseArgs({
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }));
+} catch (err) {
+  fail((err as Error).message);
+}
+
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+if (values.version) {
+  process.stdout.write(`${VERSION}\n`);
+  process.exit(0);
+}
+
+const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const level = values['log-level'] ?? 'info';
+if (!levels.includes(level)) fail(`unknown log level '${level}'`);
+const port = values.port === undefined ? 5672 : Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port '${values.port}'`);
+
+const logger = pino({ name: 'warren', level });
+const broker = new Broker({ host: values.host ?? '127.0.0.1', port, logger });
+
+let stopping = false;
+const stop = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  broker.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      logger.error({ err }, 'error while shutting down');
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+
+broker.listen().then(
+  (boundPort) => {
+    logger.info({ version: VERSION, port: boundPort }, 'warren started');
+  },
+  (err: NodeJS.ErrnoException) => {
+    logger.fatal({ err: err.message, code: err.code }, 'cannot listen');
+    process.exit(1);
+  },
+);

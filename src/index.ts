@@ -1,0 +1,30 @@
+// The public API: start a broker in-process, e.g. from a test suite.
+import { Broker, type BrokerOptions } from './broker/broker.js';
+
+export { Broker, type BrokerOptions, type User, VERSION } from './broker/broker.js';
+
+export interface StartBrokerOptions extends BrokerOptions {}
+
+export interface RunningBroker {
+  /** An AMQP URL clients can connect to, with the first user's credentials and the default vhost. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly broker: Broker;
+  /** Closes every connection (320 CONNECTION_FORCED) and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a broker and resolves once it is listening. In-memory, on 127.0.0.1; pass `port: 0` for a free
+ * port (the default is 5672).
+ */
+export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
+  const broker = new Broker(options);
+  const port = await broker.listen();
+  const host = options.host ?? '127.0.0.1';
+  const user = options.users?.[0] ?? { username: 'guest', password: 'guest' };
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
+  const url = `amqp://${encodeURIComponent(user.username)}:${encodeURIComponent(user.password)}@${hostInUrl}:${port}`;
+  return { url, host, port, broker, close: () => broker.close() };
+}
