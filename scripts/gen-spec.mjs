@@ -171,7 +171,7 @@ function groupFields(fields) {
   for (const f of fields) {
     const last = groups[groups.length - 1];
     if (f.type === 'bit') {
-      if (last && last.bits && last.bits.length < 8) last.bits.push(f);
+      if (last?.bits && last.bits.length < 8) last.bits.push(f);
       else groups.push({ bits: [f] });
     } else groups.push({ field: f });
   }
