@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// The built command, as `npm start` runs it (npm test builds first).
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const lines: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      lines.push({ msg: line });
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  const logLine = (msg: string, timeoutMs = 5000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no log line '${msg}'`)), timeoutMs);
+      const check = () => {
+        const l = lines.find((x) => x.msg === msg);
+        if (l) {
+          clearTimeout(timer);
+          resolve(l);
+        } else waiters.push(check);
+      };
+      check();
+    });
+  return { child, lines, logLine };
+}
+
+describe('the warren command', () => {
+  it('prints its version and help', async () => {
+    const v = run(['--version']);
+    let out = '';
+    v.child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const [code] = await once(v.child, 'exit');
+    expect(code).toBe(0);
+    expect(out.trim()).toMatch(/^\d+\.\d+\.\d+/);
+
+    const h = spawn(process.execPath, [cli, '--help']);
+    let help = '';
+    h.stdout.on('data', (d) => {
+      help += d;
+    });
+    const [hcode] = await once(h, 'exit');
+    expect(hcode).toBe(0);
+    for (const flag of ['--host', '--port', '--log-level', '--help', '--version'])
+      expect(help).toContain(flag);
+  });
+
+  it('rejects unknown options with a non-zero exit', async () => {
+    const child = spawn(process.execPath, [cli, '--nope']);
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).not.toBe(0);
+    expect(err).toContain('--nope');
+  });
+
+  it('serves clients, logs connections, and on SIGTERM closes them with 320 and exits 0', async () => {
+    const w = run(['--port', '0', '--log-level', 'info']);
+    const started = await w.logLine('warren started');
+    const port = started.port as number;
+    expect(port).toBeGreaterThan(0);
+    const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+    await connection.createChannel();
+    const opened = await w.logLine('connection opened');
+    expect(opened).toMatchObject({ user: 'guest', vhost: '/' });
+    const closed = new Promise<Error>((resolve) => connection.on('close', resolve));
+    w.child.kill('SIGTERM');
+    const err = await closed;
+    expect(err.message).toContain('320');
+    const [code] = await once(w.child, 'exit');
+    expect(code).toBe(0);
+  });
+
+  it('SIGINT also stops it with exit status 0', async () => {
+    const w = run(['--port', '0']);
+    const { port } = await w.logLine('warren started');
+    const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+    const closed = new Promise<Error>((resolve) => connection.on('close', resolve));
+    w.child.kill('SIGINT');
+    expect((await closed).message).toContain('CONNECTION_FORCED');
+    const [code] = await once(w.child, 'exit');
+    expect(code).toBe(0);
+  });
+});
