@@ -28,5 +28,5 @@ export interface ParsedSpec {
 
 export const specPath: string;
 export const outPath: string;
-export function parseSpec(xml: string): ParsedSpec;
-export function generate(xml: string): string;
+export function parseSpec(xml: string, extensionsXml?: string): ParsedSpec;
+export function generate(xml: string, extensionsXml?: string): string;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const specPath = join(root, 'spec', 'amqp0-9-1-rabbit.xml');
+export const extensionsPath = join(root, 'spec', 'rabbitmq-extensions.xml');
 export const outPath = join(root, 'src', 'protocol', 'spec.ts');
 
 function attrs(tag) {
@@ -17,11 +18,31 @@ function attrs(tag) {
   return out;
 }
 
-/** Parses the stripped spec: constants, domains, classes with their properties and methods. */
-export function parseSpec(xml) {
+/**
+ * Parses the stripped spec: constants, domains, classes with their properties and methods. Methods of
+ * the extensions file are added to the classes of the same name.
+ */
+export function parseSpec(xml, extensionsXml = readFileSync(extensionsPath, 'utf8')) {
+  const spec = parseOne(xml, new Map());
+  const extensions = parseOne(extensionsXml, spec.domains);
+  for (const c of extensions.constants) {
+    if (!spec.constants.some((x) => x.name === c.name)) spec.constants.push(c);
+  }
+  spec.constants.sort((a, b) => Number(a.value) - Number(b.value));
+  for (const ext of extensions.classes) {
+    const cls = spec.classes.find((c) => c.name === ext.name);
+    if (!cls) throw new Error(`extension for unknown class ${ext.name}`);
+    for (const m of ext.methods) {
+      if (!cls.methods.some((x) => x.index === m.index)) cls.methods.push(m);
+    }
+  }
+  return spec;
+}
+
+function parseOne(xml, knownDomains) {
   const body = xml.replace(/<!--[\s\S]*?-->/g, '');
   const constants = [...body.matchAll(/<constant\s[^>]*\/>/g)].map((m) => attrs(m[0]));
-  const domains = new Map();
+  const domains = new Map(knownDomains);
   for (const m of body.matchAll(/<domain\s[^>]*?\/?>/g)) {
     const a = attrs(m[0]);
     domains.set(a.name, a.type);
@@ -58,7 +79,7 @@ export function parseSpec(xml) {
       }),
     });
   }
-  return { constants, classes };
+  return { constants, classes, domains };
 }
 
 const pascal = (s) =>
@@ -178,8 +199,8 @@ function groupFields(fields) {
   return groups;
 }
 
-export function generate(xml) {
-  const { constants, classes } = parseSpec(xml);
+export function generate(xml, extensionsXml) {
+  const { constants, classes } = parseSpec(xml, extensionsXml);
   const out = [];
   const emit = (...lines) => out.push(...lines);
   emit(

@@ -2,11 +2,13 @@
 
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { totalmem } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { FieldTable } from '../protocol/index.js';
 import type { Credentials } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { VirtualHost } from './vhost.js';
+import type { Queue } from './queue.js';
+import { VirtualHost, type VirtualHostEvents } from './vhost.js';
 
 export interface User {
   username: string;
@@ -32,6 +34,12 @@ export interface BrokerOptions {
   channelMax?: number;
   /** A pino logger, or a level for the broker's own ('silent', 'info', ...); default 'silent'. */
   logger?: Logger | string;
+  /**
+   * Bytes of queued message bodies above which publishers are paused (TCP backpressure, and
+   * connection.blocked to clients that support it) until consumers bring it below 80% of this; default 40%
+   * of the machine's memory, as RabbitMQ's vm_memory_high_watermark.
+   */
+  memoryHighWatermark?: number;
 }
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -41,7 +49,7 @@ export const VERSION: string = pkg.version;
 
 const SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'";
 
-export class Broker implements ConnectionHost {
+export class Broker implements ConnectionHost, VirtualHostEvents {
   readonly log: Logger;
   readonly channelMax: number;
   readonly frameMax: number;
@@ -54,6 +62,10 @@ export class Broker implements ConnectionHost {
   private readonly vhosts = new Map<string, VirtualHost>();
   private nextConnectionId = 1;
   private closing: Promise<void> | undefined;
+  /** Bytes of message bodies held by queues (ready and unacked). */
+  queuedBytes = 0;
+  private readonly highWatermark: number;
+  private readonly blockedConnections = new Set<Connection>();
 
   constructor(readonly options: BrokerOptions = {}) {
     this.log =
@@ -68,7 +80,8 @@ export class Broker implements ConnectionHost {
       (options.users ?? [{ username: 'guest', password: 'guest' }]).map((u) => [u.username, u.password]),
     );
     this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
-    for (const name of options.vhosts ?? ['/']) this.vhosts.set(name, new VirtualHost(name));
+    for (const name of options.vhosts ?? ['/']) this.vhosts.set(name, new VirtualHost(name, this));
+    this.highWatermark = options.memoryHighWatermark ?? Math.floor(totalmem() * 0.4);
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -104,7 +117,13 @@ export class Broker implements ConnectionHost {
       information: 'Licensed under the MIT licence',
       // Only what the broker honours today.
       capabilities: {
+        publisher_confirms: true,
+        exchange_exchange_bindings: true,
+        'basic.nack': true,
+        consumer_cancel_notify: true,
+        'connection.blocked': true,
         authentication_failure_close: true,
+        per_consumer_qos: true,
       },
     };
   }
@@ -124,7 +143,37 @@ export class Broker implements ConnectionHost {
     return this.vhosts.get(name);
   }
 
+  get overMemoryBudget(): boolean {
+    return this.queuedBytes > this.highWatermark;
+  }
+
+  messageBytes(delta: number): void {
+    this.queuedBytes += delta;
+    if (delta < 0 && this.blockedConnections.size > 0 && this.queuedBytes < this.highWatermark * 0.8) {
+      const blocked = [...this.blockedConnections];
+      this.blockedConnections.clear();
+      this.log.info({ queuedBytes: this.queuedBytes }, 'memory below the watermark, publishers resumed');
+      for (const c of blocked) c.unblock();
+    }
+  }
+
+  connectionBlocked(connection: Connection): void {
+    if (this.blockedConnections.size === 0) {
+      this.log.warn(
+        { queuedBytes: this.queuedBytes, watermark: this.highWatermark },
+        'memory watermark reached, publishers paused',
+      );
+    }
+    this.blockedConnections.add(connection);
+  }
+
+  queueDeleted(queue: Queue): void {
+    for (const consumer of [...queue.consumers]) consumer.channel.cancelledByBroker(consumer);
+    queue.consumers.length = 0;
+  }
+
   connectionClosed(connection: Connection): void {
+    this.blockedConnections.delete(connection);
     this.connections.delete(connection);
     if (this.closing && this.connections.size === 0) this.emptied?.();
   }

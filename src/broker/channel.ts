@@ -1,27 +1,122 @@
-// One channel of a connection (spec 2.2.5): open until channel.close from either side. Publishing,
-// consuming, acks, confirms and transactions live here as the broker core grows; until then their
-// methods answer 540 NOT_IMPLEMENTED.
+// One channel of a connection (spec 2.2.5): publish assembly (method, header, body frames) into a
+// Message, routing through the vhost, consumers, the unacked deliveries of its consumers and gets
+// (ordered by delivery tag), qos, publisher confirms and transactions.
 import {
+  type FieldTable,
   type Method,
   MethodId,
-  type ProtocolError,
+  ProtocolError,
   ReplyCode,
+  writeBasicAck,
+  writeBasicCancel,
+  writeBasicCancelOk,
+  writeBasicConsumeOk,
+  writeBasicDeliver,
+  writeBasicGetEmpty,
+  writeBasicGetOk,
+  writeBasicQosOk,
+  writeBasicRecoverOk,
+  writeBasicReturn,
   writeChannelClose,
   writeChannelCloseOk,
   writeChannelFlowOk,
+  writeConfirmSelectOk,
+  writeExchangeBindOk,
+  writeExchangeDeclareOk,
+  writeExchangeDeleteOk,
+  writeExchangeUnbindOk,
+  writeQueueBindOk,
+  writeQueueDeclareOk,
+  writeQueueDeleteOk,
+  writeQueuePurgeOk,
+  writeQueueUnbindOk,
+  writeTxCommitOk,
+  writeTxRollbackOk,
+  writeTxSelectOk,
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
+import { Consumer } from './consumer.js';
 import { amqpError, notImplemented } from './errors.js';
+import type { Exchange } from './exchange/exchange.js';
+import { Message } from './message.js';
+import type { Queue } from './queue.js';
+import type { VirtualHost } from './vhost.js';
 
 type ChannelState = 'open' | 'closing' | 'closed';
 
+/** A message delivered (basic.deliver or basic.get-ok) and not yet acked. */
+interface Delivery {
+  readonly tag: number;
+  readonly message: Message;
+  readonly queue: Queue;
+  readonly consumer: Consumer | undefined;
+  /** Acked, nacked or rejected inside a transaction that is not committed yet. */
+  txPending: boolean;
+}
+
+interface TxPublish {
+  readonly exchange: Exchange;
+  readonly message: Message;
+  readonly mandatory: boolean;
+}
+
+interface TxSettle {
+  readonly deliveries: Delivery[];
+  readonly requeue: boolean;
+  readonly ack: boolean;
+}
+
+// Content assembly states.
+const EXPECT_METHOD = 0;
+const EXPECT_HEADER = 1;
+const EXPECT_BODY = 2;
+
+export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
+
 export class Channel {
   private state: ChannelState = 'open';
+  private readonly vhost: VirtualHost;
+
+  // The publish being assembled.
+  private expecting = EXPECT_METHOD;
+  private publishExchange = '';
+  private publishRoutingKey = '';
+  private publishMandatory = false;
+  private bodySize = 0;
+  private bodyReceived = 0;
+  private contentBuffer: Buffer | undefined;
+  private propertiesLength = 0;
+
+  readonly consumers = new Map<string, Consumer>();
+  private prefetchCount = 0;
+  private globalPrefetch = 0;
+  /** Unacked deliveries to consumers (not gets), for the global prefetch. */
+  private consumerUnacked = 0;
+  private deliveryTag = 0;
+  /** In delivery-tag order (Map keeps insertion order), so `multiple` acks walk from the front. */
+  private readonly unacked = new Map<number, Delivery>();
+  private mostRecentQueue = '';
+  private nextConsumerTag = 1;
+
+  private confirmMode = false;
+  private publishSeq = 0;
+  private confirmedUpTo = 0;
+  private ackedUpTo = 0;
+
+  private txMode = false;
+  private txPublishes: TxPublish[] = [];
+  private txSettles: TxSettle[] = [];
 
   constructor(
     private readonly connection: Connection,
     readonly number: number,
-  ) {}
+  ) {
+    this.vhost = connection.vhost as VirtualHost;
+  }
+
+  private get writer() {
+    return this.connection.writer;
+  }
 
   /** Handles a method for this channel; an error comes back as a value for the connection to act on. */
   onMethod(method: Method): ProtocolError | undefined {
@@ -29,14 +124,178 @@ export class Channel {
       // After sending channel.close only close and close-ok matter (spec 2.2.5).
       if (method.id === MethodId.ChannelCloseOk) this.finishClose();
       else if (method.id === MethodId.ChannelClose) {
-        writeChannelCloseOk(this.connection.writer, this.number);
+        writeChannelCloseOk(this.writer, this.number);
         this.connection.scheduleFlush();
       }
       return undefined;
     }
-    switch (method.id) {
+    if (this.expecting !== EXPECT_METHOD) {
+      const what =
+        this.expecting === EXPECT_HEADER
+          ? 'expected content header for class 60, got non content header frame instead'
+          : 'expected content body, got non content body frame instead';
+      return amqpError(ReplyCode.UNEXPECTED_FRAME, what);
+    }
+    const err = this.dispatch(method);
+    if (err && err.classId === 0 && err.methodId === 0) {
+      return new ProtocolError(
+        err.replyCode,
+        err.replyText,
+        Math.floor(method.id / 65536),
+        method.id % 65536,
+      );
+    }
+    return err;
+  }
+
+  private dispatch(m: Method): ProtocolError | undefined {
+    const w = this.writer;
+    const ch = this.number;
+    let err: ProtocolError | undefined;
+    switch (m.id) {
+      case MethodId.BasicPublish:
+        if (m.immediate) return notImplemented(m.id, 'immediate=true');
+        this.publishExchange = m.exchange;
+        this.publishRoutingKey = m.routingKey;
+        this.publishMandatory = m.mandatory;
+        this.expecting = EXPECT_HEADER;
+        if (this.confirmMode) this.publishSeq++;
+        return undefined;
+      case MethodId.BasicAck:
+        return this.settle(m.deliveryTag, m.multiple, true, false);
+      case MethodId.BasicNack:
+        return this.settle(m.deliveryTag, m.multiple, false, m.requeue);
+      case MethodId.BasicReject:
+        return this.settle(m.deliveryTag, false, false, m.requeue);
+      case MethodId.BasicConsume:
+        return this.consume(m.queue, m.consumerTag, m.noAck, m.exclusive, m.noWait, m.arguments);
+      case MethodId.BasicCancel:
+        this.cancel(m.consumerTag);
+        if (!m.noWait) writeBasicCancelOk(w, ch, m.consumerTag);
+        break;
+      case MethodId.BasicGet:
+        return this.get(m.queue, m.noAck);
+      case MethodId.BasicQos:
+        if (m.prefetchSize !== 0) return notImplemented(m.id, `prefetch_size!=0 (${m.prefetchSize})`);
+        if (m.global) this.globalPrefetch = m.prefetchCount;
+        else this.prefetchCount = m.prefetchCount;
+        writeBasicQosOk(w, ch);
+        if (m.global) this.resumeDeliveries();
+        break;
+      case MethodId.BasicRecover:
+      case MethodId.BasicRecoverAsync:
+        if (!m.requeue) return notImplemented(m.id, 'requeue=false');
+        this.requeueAll();
+        if (m.id === MethodId.BasicRecover) writeBasicRecoverOk(w, ch);
+        break;
+
+      case MethodId.ExchangeDeclare: {
+        const x = this.vhost.declareExchange(
+          m.exchange,
+          m.type,
+          m.passive,
+          m.durable,
+          m.autoDelete,
+          m.internal,
+          m.arguments,
+        );
+        if (x instanceof ProtocolError) return x;
+        if (!m.noWait) writeExchangeDeclareOk(w, ch);
+        break;
+      }
+      case MethodId.ExchangeDelete:
+        err = this.vhost.deleteExchange(m.exchange, m.ifUnused);
+        if (err) return err;
+        if (!m.noWait) writeExchangeDeleteOk(w, ch);
+        break;
+      case MethodId.ExchangeBind:
+        err = this.vhost.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
+        if (err) return err;
+        if (!m.noWait) writeExchangeBindOk(w, ch);
+        break;
+      case MethodId.ExchangeUnbind:
+        err = this.vhost.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
+        if (err) return err;
+        if (!m.noWait) writeExchangeUnbindOk(w, ch);
+        break;
+
+      case MethodId.QueueDeclare: {
+        const q = this.vhost.declareQueue(
+          m.queue,
+          m.passive,
+          m.durable,
+          m.exclusive,
+          m.autoDelete,
+          m.arguments,
+          this.connection,
+        );
+        if (q instanceof ProtocolError) return q;
+        this.mostRecentQueue = q.name;
+        if (!m.noWait) writeQueueDeclareOk(w, ch, q.name, q.messageCount, q.consumerCount);
+        break;
+      }
+      case MethodId.QueueBind: {
+        const name = this.queueName(m.queue);
+        if (name instanceof ProtocolError) return name;
+        // An empty routing key with the queue-name shortcut binds with the queue's name (RabbitMQ).
+        const key = m.queue === '' && m.routingKey === '' ? name : m.routingKey;
+        err = this.vhost.bindQueue(name, m.exchange, key, m.arguments, this.connection);
+        if (err) return err;
+        if (!m.noWait) writeQueueBindOk(w, ch);
+        break;
+      }
+      case MethodId.QueueUnbind: {
+        const name = this.queueName(m.queue);
+        if (name instanceof ProtocolError) return name;
+        err = this.vhost.unbindQueue(name, m.exchange, m.routingKey, m.arguments, this.connection);
+        if (err) return err;
+        writeQueueUnbindOk(w, ch);
+        break;
+      }
+      case MethodId.QueuePurge: {
+        const name = this.queueName(m.queue);
+        if (name instanceof ProtocolError) return name;
+        const count = this.vhost.purgeQueue(name, this.connection);
+        if (count instanceof ProtocolError) return count;
+        if (!m.noWait) writeQueuePurgeOk(w, ch, count);
+        break;
+      }
+      case MethodId.QueueDelete: {
+        const name = this.queueName(m.queue);
+        if (name instanceof ProtocolError) return name;
+        const count = this.vhost.deleteQueue(name, m.ifUnused, m.ifEmpty, this.connection);
+        if (count instanceof ProtocolError) return count;
+        if (!m.noWait) writeQueueDeleteOk(w, ch, count);
+        break;
+      }
+
+      case MethodId.ConfirmSelect:
+        if (this.txMode) {
+          return amqpError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
+        }
+        this.confirmMode = true;
+        if (!m.nowait) writeConfirmSelectOk(w, ch);
+        break;
+      case MethodId.TxSelect:
+        if (this.confirmMode) {
+          return amqpError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from confirm to tx mode');
+        }
+        this.txMode = true;
+        writeTxSelectOk(w, ch);
+        break;
+      case MethodId.TxCommit:
+        if (!this.txMode) return amqpError(ReplyCode.PRECONDITION_FAILED, 'channel is not transactional');
+        this.commit();
+        writeTxCommitOk(w, ch);
+        break;
+      case MethodId.TxRollback:
+        if (!this.txMode) return amqpError(ReplyCode.PRECONDITION_FAILED, 'channel is not transactional');
+        this.rollback();
+        writeTxRollbackOk(w, ch);
+        break;
+
       case MethodId.ChannelClose:
-        writeChannelCloseOk(this.connection.writer, this.number);
+        writeChannelCloseOk(w, ch);
         this.connection.scheduleFlush();
         this.finishClose();
         return undefined;
@@ -45,26 +304,342 @@ export class Channel {
         return undefined;
       case MethodId.ChannelFlow:
         // Like RabbitMQ, the broker does not stop deliveries on a client's request (flow active=false).
-        if (!method.active) return notImplemented(method.id, 'active=false');
-        writeChannelFlowOk(this.connection.writer, this.number, true);
-        this.connection.scheduleFlush();
-        return undefined;
+        if (!m.active) return notImplemented(m.id, 'active=false');
+        writeChannelFlowOk(w, ch, true);
+        break;
       case MethodId.ChannelFlowOk:
         return undefined;
       default:
-        return notImplemented(method.id);
+        return notImplemented(m.id);
+    }
+    this.connection.scheduleFlush();
+    return undefined;
+  }
+
+  /** An empty queue name means the queue most recently declared on this channel (RabbitMQ). */
+  private queueName(name: string): string | ProtocolError {
+    if (name !== '') return name;
+    if (this.mostRecentQueue === '') return amqpError(ReplyCode.NOT_FOUND, 'no previously declared queue');
+    return this.mostRecentQueue;
+  }
+
+  // Publishing
+
+  onHeader(classId: number, bodySize: number, properties: Buffer): ProtocolError | undefined {
+    if (this.state !== 'open') return undefined;
+    if (this.expecting !== EXPECT_HEADER) {
+      return amqpError(ReplyCode.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
+    }
+    if (classId !== 60) {
+      return amqpError(
+        ReplyCode.UNEXPECTED_FRAME,
+        `expected content header for class 60, got one for class ${classId} instead`,
+      );
+    }
+    if (bodySize > MAX_MESSAGE_SIZE) {
+      this.expecting = EXPECT_METHOD;
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `message size ${bodySize} is larger than configured max size ${MAX_MESSAGE_SIZE}`,
+        60,
+        40,
+      );
+    }
+    // One allocation holds the properties and the body: the only copy of the content on its way in.
+    const content = Buffer.allocUnsafe(properties.length + bodySize);
+    properties.copy(content, 0);
+    this.contentBuffer = content;
+    this.propertiesLength = properties.length;
+    this.bodySize = bodySize;
+    this.bodyReceived = 0;
+    if (bodySize === 0) return this.completePublish();
+    this.expecting = EXPECT_BODY;
+    return undefined;
+  }
+
+  onBody(payload: Buffer): ProtocolError | undefined {
+    if (this.state !== 'open') return undefined;
+    if (this.expecting !== EXPECT_BODY) {
+      return amqpError(
+        ReplyCode.UNEXPECTED_FRAME,
+        this.expecting === EXPECT_HEADER
+          ? 'expected content header for class 60, got non content header frame instead'
+          : 'expected method frame, got non method frame instead',
+      );
+    }
+    if (this.bodyReceived + payload.length > this.bodySize) {
+      return amqpError(
+        ReplyCode.FRAME_ERROR,
+        `content body is larger than the ${this.bodySize} bytes its header gave`,
+      );
+    }
+    payload.copy(this.contentBuffer as Buffer, this.propertiesLength + this.bodyReceived);
+    this.bodyReceived += payload.length;
+    if (this.bodyReceived === this.bodySize) return this.completePublish();
+    return undefined;
+  }
+
+  private completePublish(): ProtocolError | undefined {
+    this.expecting = EXPECT_METHOD;
+    const content = this.contentBuffer as Buffer;
+    this.contentBuffer = undefined;
+    const exchangeName = this.publishExchange;
+    const exchange = this.vhost.exchanges.get(exchangeName);
+    if (!exchange) return withPublish(this.vhost.noExchange(exchangeName));
+    if (exchange.internal) {
+      return withPublish(
+        amqpError(
+          ReplyCode.ACCESS_REFUSED,
+          `cannot publish to internal exchange '${exchangeName}' in vhost '${this.vhost.name}'`,
+        ),
+      );
+    }
+    const message = new Message(
+      exchangeName,
+      this.publishRoutingKey,
+      content.subarray(0, this.propertiesLength),
+      content.subarray(this.propertiesLength),
+    );
+    if (this.txMode) {
+      this.txPublishes.push({ exchange, message, mandatory: this.publishMandatory });
+      return undefined;
+    }
+    this.route(exchange, message, this.publishMandatory);
+    if (this.confirmMode) {
+      this.confirmedUpTo = this.publishSeq;
+      this.connection.confirmsPending(this);
+    }
+    this.connection.afterPublish();
+    return undefined;
+  }
+
+  private route(exchange: Exchange, message: Message, mandatory: boolean): void {
+    const queues = this.vhost.route(exchange, message.routingKey, message);
+    const n = queues.length;
+    if (n === 0) {
+      if (mandatory) {
+        writeBasicReturn(
+          this.writer,
+          this.number,
+          ReplyCode.NO_ROUTE,
+          'NO_ROUTE',
+          message.exchange,
+          message.routingKey,
+        );
+        this.writeContent(message);
+        this.connection.scheduleFlush();
+      }
+      return;
+    }
+    for (let i = 0; i < n; i++) queues[i].enqueue(message);
+  }
+
+  /** Writes the basic.ack for publishes confirmed since the last call (called just before a flush). */
+  writeConfirms(): void {
+    const upTo = this.confirmedUpTo;
+    if (upTo <= this.ackedUpTo || this.state !== 'open') return;
+    writeBasicAck(this.writer, this.number, upTo, upTo - this.ackedUpTo > 1);
+    this.ackedUpTo = upTo;
+  }
+
+  private writeContent(message: Message): void {
+    const w = this.writer;
+    w.writeContentHeader(this.number, 60, message.body.length, message.properties);
+    if (message.body.length > 0) w.writeBody(this.number, message.body);
+  }
+
+  // Consuming
+
+  private consume(
+    queueName: string,
+    requestedTag: string,
+    noAck: boolean,
+    exclusive: boolean,
+    noWait: boolean,
+    args: FieldTable,
+  ): ProtocolError | undefined {
+    const name = this.queueName(queueName);
+    if (name instanceof ProtocolError) return name;
+    const queue = this.vhost.queueFor(name, this.connection);
+    if (queue instanceof ProtocolError) return queue;
+    if (args['x-priority'] !== undefined) {
+      return notImplemented(MethodId.BasicConsume, "consumer argument 'x-priority' is not supported yet");
+    }
+    const tag =
+      requestedTag === ''
+        ? `amq.ctag-${this.connection.id}.${this.number}.${this.nextConsumerTag++}`
+        : requestedTag;
+    if (this.consumers.has(tag)) {
+      return amqpError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
+    }
+    if (queue.hasExclusiveConsumer || (exclusive && queue.consumerCount > 0)) {
+      return amqpError(
+        ReplyCode.ACCESS_REFUSED,
+        `queue '${queue.name}' in vhost '${this.vhost.name}' in exclusive use`,
+      );
+    }
+    const consumer = new Consumer(tag, this, queue, noAck, exclusive, this.prefetchCount, args);
+    this.consumers.set(tag, consumer);
+    if (!noWait) writeBasicConsumeOk(this.writer, this.number, tag);
+    this.connection.scheduleFlush();
+    queue.addConsumer(consumer);
+    return undefined;
+  }
+
+  private cancel(tag: string): void {
+    const consumer = this.consumers.get(tag);
+    if (!consumer) return;
+    this.consumers.delete(tag);
+    consumer.queue.removeConsumer(consumer);
+  }
+
+  /** The queue of this consumer was deleted: tell the client if it asked to be told (consumer_cancel_notify). */
+  cancelledByBroker(consumer: Consumer): void {
+    if (this.consumers.get(consumer.tag) !== consumer) return;
+    this.consumers.delete(consumer.tag);
+    if (this.state === 'open' && this.connection.clientCapabilities.consumer_cancel_notify === true) {
+      writeBasicCancel(this.writer, this.number, consumer.tag, true);
+      this.connection.scheduleFlush();
     }
   }
 
-  onHeader(_classId: number, _bodySize: number, _properties: Buffer): ProtocolError | undefined {
-    if (this.state !== 'open') return undefined;
-    return amqpError(ReplyCode.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
+  /** Whether a delivery to this consumer may go out now: channel open, room in the global prefetch and socket. */
+  canDeliver(consumer: Consumer): boolean {
+    if (this.state !== 'open' || this.connection.congested) return false;
+    return consumer.noAck || this.globalPrefetch === 0 || this.consumerUnacked < this.globalPrefetch;
   }
 
-  onBody(_payload: Buffer): ProtocolError | undefined {
-    if (this.state !== 'open') return undefined;
-    return amqpError(ReplyCode.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
+  deliver(consumer: Consumer, message: Message, redelivered: boolean): void {
+    const tag = ++this.deliveryTag;
+    if (!consumer.noAck) {
+      this.unacked.set(tag, { tag, message, queue: consumer.queue, consumer, txPending: false });
+      consumer.unacked++;
+      this.consumerUnacked++;
+    }
+    writeBasicDeliver(
+      this.writer,
+      this.number,
+      consumer.tag,
+      tag,
+      redelivered,
+      message.exchange,
+      message.routingKey,
+    );
+    this.writeContent(message);
+    this.connection.scheduleFlush();
   }
+
+  private get(queueName: string, noAck: boolean): ProtocolError | undefined {
+    const name = this.queueName(queueName);
+    if (name instanceof ProtocolError) return name;
+    const queue = this.vhost.queueFor(name, this.connection);
+    if (queue instanceof ProtocolError) return queue;
+    const got = queue.take(noAck);
+    if (!got) {
+      writeBasicGetEmpty(this.writer, this.number);
+    } else {
+      const tag = ++this.deliveryTag;
+      if (!noAck) {
+        this.unacked.set(tag, { tag, message: got.message, queue, consumer: undefined, txPending: false });
+      }
+      const m = got.message;
+      writeBasicGetOk(
+        this.writer,
+        this.number,
+        tag,
+        got.redelivered,
+        m.exchange,
+        m.routingKey,
+        queue.messageCount,
+      );
+      this.writeContent(m);
+    }
+    this.connection.scheduleFlush();
+    return undefined;
+  }
+
+  /** Re-runs dispatch for this channel's consumers (room was made: an ack, qos, or the socket drained). */
+  resumeDeliveries(): void {
+    for (const c of this.consumers.values()) c.queue.dispatch();
+  }
+
+  // Acks
+
+  private settle(tag: number, multiple: boolean, ack: boolean, requeue: boolean): ProtocolError | undefined {
+    const deliveries = this.collect(tag, multiple);
+    if (deliveries instanceof ProtocolError) return deliveries;
+    if (this.txMode) {
+      for (const d of deliveries) d.txPending = true;
+      this.txSettles.push({ deliveries, ack, requeue });
+      return undefined;
+    }
+    this.apply(deliveries, ack, requeue);
+    return undefined;
+  }
+
+  private collect(tag: number, multiple: boolean): Delivery[] | ProtocolError {
+    const unknown = () => amqpError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+    if (!multiple) {
+      const d = this.unacked.get(tag);
+      if (!d || d.txPending) return unknown();
+      return [d];
+    }
+    const out: Delivery[] = [];
+    for (const d of this.unacked.values()) {
+      if (tag !== 0 && d.tag > tag) break;
+      if (!d.txPending) out.push(d);
+    }
+    if (out.length === 0 && tag !== 0) return unknown();
+    return out;
+  }
+
+  private apply(deliveries: Delivery[], ack: boolean, requeue: boolean): void {
+    let lastQueue: Queue | undefined;
+    let queues: Set<Queue> | undefined;
+    for (const d of deliveries) {
+      if (!this.unacked.delete(d.tag)) continue;
+      if (d.consumer) {
+        d.consumer.unacked--;
+        this.consumerUnacked--;
+      }
+      if (ack || !requeue) d.queue.settled(d.message);
+      else d.queue.requeue(d.message);
+      if (lastQueue === undefined) lastQueue = d.queue;
+      else if (d.queue !== lastQueue) {
+        queues ??= new Set([lastQueue]);
+        queues.add(d.queue);
+      }
+    }
+    // Room was made (or messages came back): deliver more.
+    if (queues) for (const q of queues) q.dispatch();
+    else lastQueue?.dispatch();
+    if (this.globalPrefetch > 0) this.resumeDeliveries();
+  }
+
+  private requeueAll(): void {
+    const all = [...this.unacked.values()];
+    this.apply(all, false, true);
+  }
+
+  // Transactions
+
+  private commit(): void {
+    const publishes = this.txPublishes;
+    const settles = this.txSettles;
+    this.txPublishes = [];
+    this.txSettles = [];
+    for (const p of publishes) this.route(p.exchange, p.message, p.mandatory);
+    for (const s of settles) this.apply(s.deliveries, s.ack, s.requeue);
+    if (publishes.length > 0) this.connection.afterPublish();
+  }
+
+  private rollback(): void {
+    for (const s of this.txSettles) for (const d of s.deliveries) d.txPending = false;
+    this.txPublishes = [];
+    this.txSettles = [];
+  }
+
+  // Closing
 
   /** A channel exception (spec 1.4.2.1 soft error): channel.close, then wait for close-ok. */
   closeWithError(err: ProtocolError): void {
@@ -73,17 +648,10 @@ export class Channel {
       { channel: this.number, replyCode: err.replyCode, replyText: err.replyText },
       'closing channel on error',
     );
-    this.state = 'closing';
-    writeChannelClose(
-      this.connection.writer,
-      this.number,
-      err.replyCode,
-      err.replyText,
-      err.classId,
-      err.methodId,
-    );
-    this.connection.scheduleFlush();
     this.release();
+    this.state = 'closing';
+    writeChannelClose(this.writer, this.number, err.replyCode, err.replyText, err.classId, err.methodId);
+    this.connection.scheduleFlush();
   }
 
   private finishClose(): void {
@@ -92,6 +660,30 @@ export class Channel {
     this.connection.channelClosed(this);
   }
 
-  /** Gives back what the channel holds (consumers, unacked deliveries) when it or its connection closes. */
-  release(): void {}
+  /**
+   * Gives back what the channel holds when it or its connection closes: consumers are cancelled and
+   * unacked deliveries go back to their queues in their original order, marked redelivered.
+   */
+  release(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.expecting = EXPECT_METHOD;
+    this.contentBuffer = undefined;
+    this.txPublishes = [];
+    this.txSettles = [];
+    const deliveries = [...this.unacked.values()];
+    this.unacked.clear();
+    const queues = new Set<Queue>();
+    for (const d of deliveries) {
+      d.queue.requeue(d.message);
+      queues.add(d.queue);
+    }
+    for (const c of this.consumers.values()) c.queue.removeConsumer(c);
+    this.consumers.clear();
+    for (const q of queues) q.dispatch();
+  }
+}
+
+function withPublish(err: ProtocolError): ProtocolError {
+  return new ProtocolError(err.replyCode, err.replyText, 60, 40);
 }

@@ -15,11 +15,13 @@ import {
   type ProtocolError,
   ReplyCode,
   writeChannelOpenOk,
+  writeConnectionBlocked,
   writeConnectionClose,
   writeConnectionCloseOk,
   writeConnectionOpenOk,
   writeConnectionStart,
   writeConnectionTune,
+  writeConnectionUnblocked,
 } from '../protocol/index.js';
 import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
@@ -38,6 +40,10 @@ export interface ConnectionHost {
   authenticate(credentials: Credentials, remoteAddress: string | undefined): string | undefined;
   vhost(name: string): VirtualHost | undefined;
   connectionClosed(connection: Connection): void;
+  /** Whether queued messages are over the memory budget: publishers are then paused. */
+  readonly overMemoryBudget: boolean;
+  /** The connection has stopped reading because the broker is over its memory budget. */
+  connectionBlocked(connection: Connection): void;
 }
 
 type State = 'header' | 'start' | 'tune' | 'open' | 'running' | 'closing' | 'closed';
@@ -45,6 +51,8 @@ type State = 'header' | 'start' | 'tune' | 'open' | 'running' | 'closing' | 'clo
 const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
 // How long to wait for close-ok after sending connection.close before dropping the socket.
 const CLOSE_OK_TIMEOUT_MS = 3000;
+// Output not yet taken by the socket beyond which deliveries to this connection's consumers wait.
+const OUTPUT_LIMIT = 1024 * 1024;
 
 export class Connection implements FrameHandler {
   readonly writer: FrameWriter;
@@ -70,6 +78,10 @@ export class Connection implements FrameHandler {
   private sentSinceTick = false;
   private missedTicks = 0;
   private mechanism = '';
+  /** Channels in confirm mode with acks to write before the next flush. */
+  private readonly confirmChannels = new Set<Channel>();
+  /** Reading is paused while the broker is over its memory budget. */
+  blocked = false;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -87,6 +99,7 @@ export class Connection implements FrameHandler {
     socket.on('data', this.onData);
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
     socket.on('close', () => this.onSocketClose());
+    socket.on('drain', () => this.resumeDeliveries());
     this.handshakeTimer = setTimeout(() => {
       this.log.warn({ remote: socket.remoteAddress }, 'handshake timeout, closing socket');
       socket.destroy();
@@ -95,6 +108,44 @@ export class Connection implements FrameHandler {
 
   get isOpen(): boolean {
     return this.state === 'running';
+  }
+
+  /** Too much output is waiting for the socket: consumers of this connection get nothing more for now. */
+  get congested(): boolean {
+    return this.writer.pendingBytes + this.socket.writableLength > OUTPUT_LIMIT;
+  }
+
+  private resumeDeliveries(): void {
+    for (const ch of this.channels.values()) ch.resumeDeliveries();
+  }
+
+  confirmsPending(channel: Channel): void {
+    this.confirmChannels.add(channel);
+    this.scheduleFlush();
+  }
+
+  /** After each publish: over the memory budget, stop reading from this publisher (TCP backpressure). */
+  afterPublish(): void {
+    if (this.host.overMemoryBudget && !this.blocked) {
+      this.blocked = true;
+      this.socket.pause();
+      if (this.clientCapabilities['connection.blocked'] === true) {
+        writeConnectionBlocked(this.writer, 0, 'low on memory');
+        this.scheduleFlush();
+      }
+      this.host.connectionBlocked(this);
+    }
+  }
+
+  /** The broker is back under its memory budget. */
+  unblock(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    if (this.state === 'running' && this.clientCapabilities['connection.blocked'] === true) {
+      writeConnectionUnblocked(this.writer, 0);
+      this.scheduleFlush();
+    }
+    this.socket.resume();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -424,6 +475,10 @@ export class Connection implements FrameHandler {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    if (this.confirmChannels.size > 0) {
+      for (const ch of this.confirmChannels) ch.writeConfirms();
+      this.confirmChannels.clear();
+    }
     if (this.writer.pendingBytes === 0 || this.socket.destroyed) {
       if (this.socket.destroyed) this.writer.take();
       return;
@@ -505,6 +560,9 @@ export class Connection implements FrameHandler {
   private closeChannels(): void {
     for (const ch of this.channels.values()) ch.release();
     this.channels.clear();
+    this.confirmChannels.clear();
+    // Exclusive queues go with their connection.
+    this.vhost?.deleteExclusiveQueues(this);
   }
 
   destroy(): void {

@@ -1,5 +1,507 @@
-// A virtual host: the namespace of exchanges, queues and bindings. Routing and declarations arrive with
-// the broker-core work; for now a vhost is what connection.open names and checks.
-export class VirtualHost {
-  constructor(readonly name: string) {}
+// A virtual host: the namespace of exchanges, queues and bindings, with their declare, bind, delete and
+// lookup rules and RabbitMQ's reply codes and texts for each refusal.
+import { randomBytes } from 'node:crypto';
+import { type FieldTable, type FieldValue, ProtocolError, ReplyCode, TypedValue } from '../protocol/index.js';
+import { amqpError } from './errors.js';
+import { DirectExchange } from './exchange/direct.js';
+import { type Binding, type Destination, Exchange, RouteCollector } from './exchange/exchange.js';
+import { FanoutExchange } from './exchange/fanout.js';
+import { HeadersExchange } from './exchange/headers.js';
+import { TopicExchange } from './exchange/topic.js';
+import type { Message } from './message.js';
+import { Queue, type QueueEvents, type QueueOwner } from './queue.js';
+
+export interface VirtualHostEvents {
+  messageBytes(delta: number): void;
+  /** The queue is gone: its consumers must be cancelled (basic.cancel to clients that asked for it). */
+  queueDeleted(queue: Queue): void;
+}
+
+const EXCHANGE_TYPES: Record<
+  string,
+  new (
+    name: string,
+    vhost: string,
+    durable: boolean,
+    autoDelete: boolean,
+    internal: boolean,
+    args: FieldTable,
+  ) => Exchange
+> = {
+  direct: DirectExchange,
+  fanout: FanoutExchange,
+  topic: TopicExchange,
+  headers: HeadersExchange,
+};
+
+// Queue arguments RabbitMQ checks for equivalence on redeclare.
+const CHECKED_QUEUE_ARGS = [
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-expires',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-priority',
+  'x-message-ttl',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-type',
+  'x-single-active-consumer',
+  'x-queue-master-locator',
+  'x-queue-version',
+];
+
+// Queue arguments that change behaviour and are not built yet: refused loudly rather than ignored.
+const UNSUPPORTED_QUEUE_ARGS = [
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-expires',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-priority',
+  'x-message-ttl',
+  'x-overflow',
+  'x-single-active-consumer',
+];
+
+export class VirtualHost implements QueueEvents {
+  readonly exchanges = new Map<string, Exchange>();
+  readonly queues = new Map<string, Queue>();
+  private readonly collector = new RouteCollector();
+
+  constructor(
+    readonly name: string,
+    private readonly events: VirtualHostEvents,
+  ) {
+    this.exchanges.set('', new DirectExchange('', name, true, false, false, {}));
+    for (const [n, type] of [
+      ['amq.direct', 'direct'],
+      ['amq.fanout', 'fanout'],
+      ['amq.topic', 'topic'],
+      ['amq.headers', 'headers'],
+      ['amq.match', 'headers'],
+    ] as const) {
+      this.exchanges.set(n, new EXCHANGE_TYPES[type](n, name, true, false, false, {}));
+    }
+  }
+
+  // QueueEvents
+
+  queueUnused(queue: Queue): void {
+    this.removeQueue(queue);
+  }
+
+  messageBytes(delta: number): void {
+    this.events.messageBytes(delta);
+  }
+
+  // Texts
+
+  private q(name: string): string {
+    return `queue '${name}' in vhost '${this.name}'`;
+  }
+
+  private x(name: string): string {
+    return `exchange '${name}' in vhost '${this.name}'`;
+  }
+
+  noExchange(name: string): ProtocolError {
+    return amqpError(ReplyCode.NOT_FOUND, `no ${this.x(name)}`);
+  }
+
+  noQueue(name: string): ProtocolError {
+    return amqpError(ReplyCode.NOT_FOUND, `no ${this.q(name)}`);
+  }
+
+  private locked(name: string): ProtocolError {
+    return amqpError(
+      ReplyCode.RESOURCE_LOCKED,
+      `cannot obtain exclusive access to locked ${this.q(name)}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
+    );
+  }
+
+  // Exchanges
+
+  declareExchange(
+    name: string,
+    type: string,
+    passive: boolean,
+    durable: boolean,
+    autoDelete: boolean,
+    internal: boolean,
+    args: FieldTable,
+  ): Exchange | ProtocolError {
+    if (passive) {
+      return this.exchanges.get(name) ?? this.noExchange(name);
+    }
+    if (name === '') {
+      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    }
+    if (name.startsWith('amq.')) {
+      return amqpError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
+    }
+    const Type = EXCHANGE_TYPES[type];
+    if (!Type) return amqpError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
+    const existing = this.exchanges.get(name);
+    if (existing) {
+      const mismatch = (arg: string, received: string, current: string) =>
+        amqpError(
+          ReplyCode.PRECONDITION_FAILED,
+          `inequivalent arg '${arg}' for ${this.x(name)}: received '${received}' but current is '${current}'`,
+        );
+      if (existing.type !== type) return mismatch('type', type, existing.type);
+      if (existing.durable !== durable) return mismatch('durable', `${durable}`, `${existing.durable}`);
+      if (existing.autoDelete !== autoDelete)
+        return mismatch('auto_delete', `${autoDelete}`, `${existing.autoDelete}`);
+      if (existing.internal !== internal) return mismatch('internal', `${internal}`, `${existing.internal}`);
+      const argError = argsEquivalent(['alternate-exchange'], args, existing.arguments_, `${this.x(name)}`);
+      if (argError) return argError;
+      return existing;
+    }
+    const exchange = new Type(name, this.name, durable, autoDelete, internal, args);
+    this.exchanges.set(name, exchange);
+    return exchange;
+  }
+
+  deleteExchange(name: string, ifUnused: boolean): ProtocolError | undefined {
+    if (name === '')
+      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    if (name.startsWith('amq.')) {
+      return amqpError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
+    }
+    const exchange = this.exchanges.get(name);
+    if (!exchange) return undefined; // idempotent, as in RabbitMQ 3.x
+    if (ifUnused && exchange.bindings.size > 0) {
+      return amqpError(ReplyCode.PRECONDITION_FAILED, `${this.x(name)} in use`);
+    }
+    this.removeExchange(exchange);
+    return undefined;
+  }
+
+  private removeExchange(exchange: Exchange): void {
+    this.exchanges.delete(exchange.name);
+    for (const b of [...exchange.bindings.values()]) this.removeBinding(b);
+    // Bindings where it is the destination (exchange-to-exchange).
+    for (const source of this.exchanges.values()) {
+      for (const b of [...source.bindings.values()]) if (b.destination === exchange) this.removeBinding(b);
+    }
+  }
+
+  // Bindings
+
+  private checkBindable(exchangeName: string): Exchange | ProtocolError {
+    if (exchangeName === '') {
+      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    }
+    return this.exchanges.get(exchangeName) ?? this.noExchange(exchangeName);
+  }
+
+  bind(source: Exchange, destination: Destination, routingKey: string, args: FieldTable): void {
+    const argumentsKey = canonical(args);
+    const id = Exchange.bindingId({ destination, routingKey, argumentsKey });
+    if (source.bindings.has(id)) return;
+    const binding: Binding = { source, destination, routingKey, arguments: args, argumentsKey };
+    source.bindings.set(id, binding);
+    if (destination.kind === 'queue') destination.bindings.add(binding);
+    else destination.inboundBindings++;
+    source.addRoute(binding);
+  }
+
+  private removeBinding(binding: Binding): void {
+    const { source, destination } = binding;
+    const id = Exchange.bindingId(binding);
+    if (source.bindings.get(id) !== binding) return;
+    source.removeRoute(binding);
+    source.bindings.delete(id);
+    if (destination.kind === 'queue') destination.bindings.delete(binding);
+    else {
+      destination.inboundBindings--;
+      this.maybeAutoDelete(destination);
+    }
+    this.maybeAutoDelete(source);
+  }
+
+  private maybeAutoDelete(exchange: Exchange): void {
+    // An auto-delete exchange goes when its last binding (as source) is removed (RabbitMQ semantics).
+    if (
+      exchange.autoDelete &&
+      exchange.bindings.size === 0 &&
+      this.exchanges.get(exchange.name) === exchange
+    ) {
+      this.removeExchange(exchange);
+    }
+  }
+
+  bindQueue(
+    queueName: string,
+    exchangeName: string,
+    routingKey: string,
+    args: FieldTable,
+    owner: QueueOwner,
+  ): ProtocolError | undefined {
+    const exchange = this.checkBindable(exchangeName);
+    if (exchange instanceof ProtocolError) return exchange;
+    const queue = this.queueFor(queueName, owner);
+    if (queue instanceof ProtocolError) return queue;
+    this.bind(exchange, queue, routingKey, args);
+    return undefined;
+  }
+
+  unbindQueue(
+    queueName: string,
+    exchangeName: string,
+    routingKey: string,
+    args: FieldTable,
+    owner: QueueOwner,
+  ): ProtocolError | undefined {
+    const exchange = this.checkBindable(exchangeName);
+    if (exchange instanceof ProtocolError) return exchange;
+    const queue = this.queueFor(queueName, owner);
+    if (queue instanceof ProtocolError) return queue;
+    const id = Exchange.bindingId({ destination: queue, routingKey, argumentsKey: canonical(args) });
+    const binding = exchange.bindings.get(id);
+    if (binding) this.removeBinding(binding);
+    return undefined;
+  }
+
+  bindExchange(
+    destinationName: string,
+    sourceName: string,
+    routingKey: string,
+    args: FieldTable,
+  ): ProtocolError | undefined {
+    const source = this.checkBindable(sourceName);
+    if (source instanceof ProtocolError) return source;
+    const destination = this.checkBindable(destinationName);
+    if (destination instanceof ProtocolError) return destination;
+    this.bind(source, destination, routingKey, args);
+    return undefined;
+  }
+
+  unbindExchange(
+    destinationName: string,
+    sourceName: string,
+    routingKey: string,
+    args: FieldTable,
+  ): ProtocolError | undefined {
+    const source = this.checkBindable(sourceName);
+    if (source instanceof ProtocolError) return source;
+    const destination = this.checkBindable(destinationName);
+    if (destination instanceof ProtocolError) return destination;
+    const id = Exchange.bindingId({ destination, routingKey, argumentsKey: canonical(args) });
+    const binding = source.bindings.get(id);
+    if (binding) this.removeBinding(binding);
+    return undefined;
+  }
+
+  // Queues
+
+  /** The queue by name, if this connection may use it (exclusive queues belong to one connection). */
+  queueFor(name: string, owner: QueueOwner): Queue | ProtocolError {
+    const queue = this.queues.get(name);
+    if (!queue) return this.noQueue(name);
+    if (queue.exclusiveOwner && queue.exclusiveOwner !== owner) return this.locked(name);
+    return queue;
+  }
+
+  declareQueue(
+    requestedName: string,
+    passive: boolean,
+    durable: boolean,
+    exclusive: boolean,
+    autoDelete: boolean,
+    args: FieldTable,
+    owner: QueueOwner,
+  ): Queue | ProtocolError {
+    if (passive) {
+      if (requestedName === '') return this.noQueue(requestedName);
+      return this.queueFor(requestedName, owner);
+    }
+    if (requestedName.startsWith('amq.')) {
+      return amqpError(
+        ReplyCode.ACCESS_REFUSED,
+        `queue name '${requestedName}' contains reserved prefix 'amq.*'`,
+      );
+    }
+    const name = requestedName === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : requestedName;
+    const existing = this.queues.get(name);
+    if (existing) {
+      // Another connection's exclusive queue, or exclusivity that differs from the declaration: 405.
+      if (existing.exclusiveOwner !== (exclusive ? owner : undefined)) return this.locked(name);
+      const mismatch = (arg: string, received: boolean, current: boolean) =>
+        amqpError(
+          ReplyCode.PRECONDITION_FAILED,
+          `inequivalent arg '${arg}' for ${this.q(name)}: received '${received}' but current is '${current}'`,
+        );
+      if (existing.durable !== durable) return mismatch('durable', durable, existing.durable);
+      if (existing.autoDelete !== autoDelete) return mismatch('auto_delete', autoDelete, existing.autoDelete);
+      const argError = argsEquivalent(CHECKED_QUEUE_ARGS, args, existing.arguments_, this.q(name));
+      if (argError) return argError;
+      return existing;
+    }
+    const queueType = args['x-queue-type'];
+    if (queueType !== undefined && queueType !== 'classic') {
+      return amqpError(
+        ReplyCode.NOT_IMPLEMENTED,
+        `queue type '${String(queueType)}' is not supported; only classic`,
+      );
+    }
+    for (const arg of UNSUPPORTED_QUEUE_ARGS) {
+      if (args[arg] !== undefined) {
+        return amqpError(ReplyCode.NOT_IMPLEMENTED, `queue argument '${arg}' is not supported yet`);
+      }
+    }
+    const queue = new Queue(name, this.name, durable, exclusive ? owner : undefined, autoDelete, args, this);
+    this.queues.set(name, queue);
+    // Every queue is bound to the default exchange by its name (spec 3.1.3.1); routing handles it directly.
+    return queue;
+  }
+
+  purgeQueue(name: string, owner: QueueOwner): number | ProtocolError {
+    const queue = this.queueFor(name, owner);
+    if (queue instanceof ProtocolError) return queue;
+    return queue.purge();
+  }
+
+  deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, owner: QueueOwner): number | ProtocolError {
+    const queue = this.queues.get(name);
+    if (!queue) return 0; // idempotent, as in RabbitMQ 3.x
+    if (queue.exclusiveOwner && queue.exclusiveOwner !== owner) return this.locked(name);
+    if (ifUnused && queue.consumerCount > 0)
+      return amqpError(ReplyCode.PRECONDITION_FAILED, `${this.q(name)} in use`);
+    if (ifEmpty && queue.messageCount > 0)
+      return amqpError(ReplyCode.PRECONDITION_FAILED, `${this.q(name)} not empty`);
+    return this.removeQueue(queue);
+  }
+
+  private removeQueue(queue: Queue): number {
+    if (this.queues.get(queue.name) !== queue) return 0;
+    this.queues.delete(queue.name);
+    for (const b of [...queue.bindings]) this.removeBinding(b);
+    const count = queue.markDeleted();
+    this.events.queueDeleted(queue);
+    return count;
+  }
+
+  /** Deletes the exclusive queues of a connection that has closed. */
+  deleteExclusiveQueues(owner: QueueOwner): void {
+    for (const queue of [...this.queues.values()])
+      if (queue.exclusiveOwner === owner) this.removeQueue(queue);
+  }
+
+  // Routing
+
+  /**
+   * The queues a message published to the exchange reaches, each once. The array is reused by the next
+   * call: use it before routing again.
+   */
+  route(exchange: Exchange, routingKey: string, message: Message): Queue[] {
+    const out = this.collector;
+    out.begin();
+    if (exchange.name === '') {
+      // The default exchange: every queue is bound by its own name.
+      const queue = this.queues.get(routingKey);
+      if (queue) out.queues.push(queue);
+    } else {
+      exchange.routeEpoch = out.epoch;
+      exchange.route(message, routingKey, out);
+      if (out.queues.length === 0) this.routeAlternate(exchange, routingKey, message, out, 0);
+    }
+    return out.queues;
+  }
+
+  private routeAlternate(
+    exchange: Exchange,
+    routingKey: string,
+    message: Message,
+    out: RouteCollector,
+    depth: number,
+  ) {
+    const alternateName = exchange.arguments_['alternate-exchange'];
+    if (typeof alternateName !== 'string' || depth > 8) return;
+    const alternate = this.exchanges.get(alternateName);
+    if (!alternate || alternate.routeEpoch === out.epoch) return;
+    alternate.routeEpoch = out.epoch;
+    alternate.route(message, routingKey, out);
+    if (out.queues.length === 0) this.routeAlternate(alternate, routingKey, message, out, depth + 1);
+  }
+}
+
+/** A canonical text of a table (sorted keys, typed values) for binding identity. */
+export function canonical(t: FieldTable): string {
+  const keys = Object.keys(t).sort();
+  if (keys.length === 0) return '';
+  return keys.map((k) => `${k}=${canonicalValue(t[k])}`).join(',');
+}
+
+function canonicalValue(v: FieldValue): string {
+  if (v === null) return 'V';
+  if (v instanceof TypedValue)
+    return `${v.type}:${typeof v.value === 'object' ? JSON.stringify(v.value) : v.value}`;
+  if (Buffer.isBuffer(v)) return `x:${v.toString('hex')}`;
+  if (Array.isArray(v)) return `A[${v.map(canonicalValue).join(',')}]`;
+  if (typeof v === 'object') return `F{${canonical(v)}}`;
+  return `${typeof v}:${String(v)}`;
+}
+
+function typeName(v: FieldValue): string {
+  if (v === null) return 'void';
+  if (v instanceof TypedValue) {
+    const names: Record<string, string> = {
+      b: 'byte',
+      B: 'unsignedbyte',
+      s: 'short',
+      u: 'unsignedshort',
+      I: 'signedint',
+      i: 'unsignedint',
+      l: 'long',
+      f: 'float',
+      d: 'double',
+      T: 'timestamp',
+      D: 'decimal',
+    };
+    return names[v.type] ?? v.type;
+  }
+  switch (typeof v) {
+    case 'boolean':
+      return 'bool';
+    case 'number':
+      return Number.isInteger(v) ? (v >= -0x80000000 && v <= 0x7fffffff ? 'signedint' : 'long') : 'double';
+    case 'bigint':
+      return 'long';
+    case 'string':
+      return 'longstr';
+    default:
+      if (Buffer.isBuffer(v)) return 'binary';
+      return Array.isArray(v) ? 'array' : 'table';
+  }
+}
+
+function plainValue(v: FieldValue): string {
+  if (v instanceof TypedValue) return typeof v.value === 'object' ? JSON.stringify(v.value) : String(v.value);
+  if (Buffer.isBuffer(v)) return v.toString();
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/** RabbitMQ's equivalence check of the arguments that matter on a redeclare. */
+function argsEquivalent(
+  keys: string[],
+  received: FieldTable,
+  current: FieldTable,
+  what: string,
+): ProtocolError | undefined {
+  for (const key of keys) {
+    const r = received[key];
+    const c = current[key];
+    if (r === undefined && c === undefined) continue;
+    if (r !== undefined && c !== undefined && plainValue(r) === plainValue(c)) continue;
+    const receivedText = r === undefined ? 'none' : `the value '${plainValue(r)}' of type '${typeName(r)}'`;
+    const currentText = c === undefined ? 'none' : `the value '${plainValue(c)}' of type '${typeName(c)}'`;
+    return amqpError(
+      ReplyCode.PRECONDITION_FAILED,
+      `inequivalent arg '${key}' for ${what}: received ${receivedText} but current is ${currentText}`,
+    );
+  }
+  return undefined;
 }

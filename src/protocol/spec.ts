@@ -9,13 +9,14 @@ export const FRAME_METHOD = 1;
 export const FRAME_HEADER = 2;
 export const FRAME_BODY = 3;
 export const FRAME_HEARTBEAT = 8;
-export const FRAME_MIN_SIZE = 4096;
-export const FRAME_END = 206;
 export const REPLY_SUCCESS = 200;
+export const FRAME_END = 206;
+export const FRAME_MIN_SIZE = 4096;
 
 /** Reply codes, named as RabbitMQ names them in reply texts. */
 export const ReplyCode = {
   CONTENT_TOO_LARGE: 311,
+  NO_ROUTE: 312,
   NO_CONSUMERS: 313,
   CONNECTION_FORCED: 320,
   INVALID_PATH: 402,
@@ -52,6 +53,7 @@ export const HARD_ERROR_CODES: ReadonlySet<number> = new Set([
 
 const replyCodeNames: Record<number, string> = {
   311: 'CONTENT_TOO_LARGE',
+  312: 'NO_ROUTE',
   313: 'NO_CONSUMERS',
   320: 'CONNECTION_FORCED',
   402: 'INVALID_PATH',
@@ -96,6 +98,10 @@ export const MethodId = {
   ConnectionOpenOk: 655401,
   ConnectionClose: 655410,
   ConnectionCloseOk: 655411,
+  ConnectionBlocked: 655420,
+  ConnectionUnblocked: 655421,
+  ConnectionUpdateSecret: 655430,
+  ConnectionUpdateSecretOk: 655431,
   ChannelOpen: 1310730,
   ChannelOpenOk: 1310731,
   ChannelFlow: 1310740,
@@ -218,6 +224,29 @@ export interface ConnectionClose {
 /** connection.close-ok (10, 51) */
 export interface ConnectionCloseOk {
   readonly id: 655411;
+}
+
+/** connection.blocked (10, 60) */
+export interface ConnectionBlocked {
+  readonly id: 655420;
+  reason: string;
+}
+
+/** connection.unblocked (10, 61) */
+export interface ConnectionUnblocked {
+  readonly id: 655421;
+}
+
+/** connection.update-secret (10, 70) */
+export interface ConnectionUpdateSecret {
+  readonly id: 655430;
+  newSecret: Buffer;
+  reason: string;
+}
+
+/** connection.update-secret-ok (10, 71) */
+export interface ConnectionUpdateSecretOk {
+  readonly id: 655431;
 }
 
 /** channel.open (20, 10) */
@@ -579,6 +608,10 @@ export type Method =
   | ConnectionOpenOk
   | ConnectionClose
   | ConnectionCloseOk
+  | ConnectionBlocked
+  | ConnectionUnblocked
+  | ConnectionUpdateSecret
+  | ConnectionUpdateSecretOk
   | ChannelOpen
   | ChannelOpenOk
   | ChannelFlow
@@ -644,6 +677,10 @@ const methodNames: Record<number, string> = {
   655401: 'connection.open-ok',
   655410: 'connection.close',
   655411: 'connection.close-ok',
+  655420: 'connection.blocked',
+  655421: 'connection.unblocked',
+  655430: 'connection.update-secret',
+  655431: 'connection.update-secret-ok',
   1310730: 'channel.open',
   1310731: 'channel.open-ok',
   1310740: 'channel.flow',
@@ -871,6 +908,47 @@ function decodeConnectionCloseOk(b: Buffer, o: number, end: number): ConnectionC
   void o;
   void end;
   return { id: 655411 };
+}
+
+function decodeConnectionBlocked(b: Buffer, o: number, end: number): ConnectionBlocked | ProtocolError {
+  let len: number;
+  if (o + 1 > end) return malformed(10, 60);
+  len = b[o];
+  if (o + 1 + len > end) return malformed(10, 60);
+  const reason = b.toString('utf8', o + 1, o + 1 + len);
+  o += 1 + len;
+  void o;
+  return { id: 655420, reason };
+}
+
+function decodeConnectionUnblocked(b: Buffer, o: number, end: number): ConnectionUnblocked | ProtocolError {
+  void b;
+  void o;
+  void end;
+  return { id: 655421 };
+}
+
+function decodeConnectionUpdateSecret(b: Buffer, o: number, end: number): ConnectionUpdateSecret | ProtocolError {
+  let len: number;
+  if (o + 4 > end) return malformed(10, 70);
+  len = b.readUInt32BE(o);
+  if (o + 4 + len > end) return malformed(10, 70);
+  const newSecret = b.subarray(o + 4, o + 4 + len);
+  o += 4 + len;
+  if (o + 1 > end) return malformed(10, 70);
+  len = b[o];
+  if (o + 1 + len > end) return malformed(10, 70);
+  const reason = b.toString('utf8', o + 1, o + 1 + len);
+  o += 1 + len;
+  void o;
+  return { id: 655430, newSecret, reason };
+}
+
+function decodeConnectionUpdateSecretOk(b: Buffer, o: number, end: number): ConnectionUpdateSecretOk | ProtocolError {
+  void b;
+  void o;
+  void end;
+  return { id: 655431 };
 }
 
 function decodeChannelOpen(b: Buffer, o: number, end: number): ChannelOpen | ProtocolError {
@@ -1632,6 +1710,14 @@ export function decodeMethod(b: Buffer, start: number, end: number): Method | Pr
       return decodeConnectionClose(b, o, end);
     case 655411:
       return decodeConnectionCloseOk(b, o, end);
+    case 655420:
+      return decodeConnectionBlocked(b, o, end);
+    case 655421:
+      return decodeConnectionUnblocked(b, o, end);
+    case 655430:
+      return decodeConnectionUpdateSecret(b, o, end);
+    case 655431:
+      return decodeConnectionUpdateSecretOk(b, o, end);
     case 1310730:
       return decodeChannelOpen(b, o, end);
     case 1310731:
@@ -1819,6 +1905,33 @@ export function writeConnectionClose(w: FrameWriter, channel: number, replyCode:
 /** Writes a connection.close-ok method frame. */
 export function writeConnectionCloseOk(w: FrameWriter, channel: number): void {
   w.beginMethod(channel, 10, 51);
+  w.endFrame();
+}
+
+/** Writes a connection.blocked method frame. */
+export function writeConnectionBlocked(w: FrameWriter, channel: number, reason: string): void {
+  w.beginMethod(channel, 10, 60);
+  w.shortstr(reason);
+  w.endFrame();
+}
+
+/** Writes a connection.unblocked method frame. */
+export function writeConnectionUnblocked(w: FrameWriter, channel: number): void {
+  w.beginMethod(channel, 10, 61);
+  w.endFrame();
+}
+
+/** Writes a connection.update-secret method frame. */
+export function writeConnectionUpdateSecret(w: FrameWriter, channel: number, newSecret: Buffer | string, reason: string): void {
+  w.beginMethod(channel, 10, 70);
+  w.longstr(newSecret);
+  w.shortstr(reason);
+  w.endFrame();
+}
+
+/** Writes a connection.update-secret-ok method frame. */
+export function writeConnectionUpdateSecretOk(w: FrameWriter, channel: number): void {
+  w.beginMethod(channel, 10, 71);
   w.endFrame();
 }
 
@@ -2251,6 +2364,18 @@ export function writeMethod(w: FrameWriter, channel: number, m: Method): void {
       return;
     case MethodId.ConnectionCloseOk:
       writeConnectionCloseOk(w, channel);
+      return;
+    case MethodId.ConnectionBlocked:
+      writeConnectionBlocked(w, channel, m.reason);
+      return;
+    case MethodId.ConnectionUnblocked:
+      writeConnectionUnblocked(w, channel);
+      return;
+    case MethodId.ConnectionUpdateSecret:
+      writeConnectionUpdateSecret(w, channel, m.newSecret, m.reason);
+      return;
+    case MethodId.ConnectionUpdateSecretOk:
+      writeConnectionUpdateSecretOk(w, channel);
       return;
     case MethodId.ChannelOpen:
       writeChannelOpen(w, channel);

@@ -1,0 +1,162 @@
+// A queue: ready messages in publish order, consumers served round-robin within their prefetch, and the
+// count of messages delivered and not yet acked.
+import type { FieldTable } from '../protocol/index.js';
+import type { Consumer } from './consumer.js';
+import { Deque } from './deque.js';
+import type { Binding } from './exchange/exchange.js';
+import { type Message, RequeuedMessage } from './message.js';
+
+/** The connection an exclusive queue belongs to. */
+export interface QueueOwner {
+  readonly id: number;
+}
+
+export interface QueueEvents {
+  /** The last consumer of an auto-delete queue went away. */
+  queueUnused(queue: Queue): void;
+  /** Bytes of message bodies entering (positive) or leaving (negative) queues, for the memory budget. */
+  messageBytes(delta: number): void;
+}
+
+export class Queue {
+  readonly kind = 'queue' as const;
+  routeEpoch = 0;
+  readonly ready = new Deque<Message | RequeuedMessage>();
+  readonly consumers: Consumer[] = [];
+  /** Bindings where this queue is the destination. */
+  readonly bindings = new Set<Binding>();
+  unacked = 0;
+  deleted = false;
+  private hadConsumers = false;
+  private nextConsumer = 0;
+  private dispatching = false;
+  private exclusiveConsumer: Consumer | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly vhost: string,
+    readonly durable: boolean,
+    readonly exclusiveOwner: QueueOwner | undefined,
+    readonly autoDelete: boolean,
+    readonly arguments_: FieldTable,
+    private readonly events: QueueEvents,
+  ) {}
+
+  get messageCount(): number {
+    return this.ready.length;
+  }
+
+  get consumerCount(): number {
+    return this.consumers.length;
+  }
+
+  get hasExclusiveConsumer(): boolean {
+    return this.exclusiveConsumer !== undefined;
+  }
+
+  /** A routed message arrives. */
+  enqueue(message: Message): void {
+    this.ready.push(message);
+    this.events.messageBytes(message.body.length);
+    if (this.consumers.length > 0) this.dispatch();
+  }
+
+  /** Delivers ready messages to consumers that have room, round-robin. */
+  dispatch(): void {
+    if (this.dispatching || this.deleted) return;
+    this.dispatching = true;
+    try {
+      const consumers = this.consumers;
+      while (this.ready.length > 0 && consumers.length > 0) {
+        const n = consumers.length;
+        let consumer: Consumer | undefined;
+        for (let k = 0; k < n; k++) {
+          const c = consumers[(this.nextConsumer + k) % n];
+          if (c.canTake()) {
+            consumer = c;
+            this.nextConsumer = (this.nextConsumer + k + 1) % n;
+            break;
+          }
+        }
+        if (!consumer) break;
+        const entry = this.ready.shift() as Message | RequeuedMessage;
+        const redelivered = entry instanceof RequeuedMessage;
+        const message = redelivered ? entry.message : entry;
+        if (!consumer.noAck) this.unacked++;
+        else this.events.messageBytes(-message.body.length);
+        consumer.channel.deliver(consumer, message, redelivered);
+      }
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  /** basic.get: the next ready message, or undefined. */
+  take(noAck: boolean): { message: Message; redelivered: boolean } | undefined {
+    const entry = this.ready.shift();
+    if (entry === undefined) return undefined;
+    const redelivered = entry instanceof RequeuedMessage;
+    const message = redelivered ? entry.message : entry;
+    if (noAck) this.events.messageBytes(-message.body.length);
+    else this.unacked++;
+    return { message, redelivered };
+  }
+
+  /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
+  settled(message: Message): void {
+    if (!this.deleted) this.unacked--;
+    this.events.messageBytes(-message.body.length);
+  }
+
+  /** An unacked delivery comes back: it takes its original place (by publish order), marked redelivered. */
+  requeue(message: Message): void {
+    if (this.deleted) {
+      this.events.messageBytes(-message.body.length);
+      return;
+    }
+    this.unacked--;
+    const ready = this.ready;
+    let i = 0;
+    // Requeued messages are nearly always older than everything ready, so this scan ends at once.
+    while (i < ready.length) {
+      const e = ready.at(i) as Message | RequeuedMessage;
+      const seq = e instanceof RequeuedMessage ? e.message.seq : e.seq;
+      if (seq > message.seq) break;
+      i++;
+    }
+    ready.insert(i, new RequeuedMessage(message));
+  }
+
+  /** Removes all ready messages; returns how many there were. */
+  purge(): number {
+    const removed = this.ready.drain();
+    let bytes = 0;
+    for (const e of removed) bytes += (e instanceof RequeuedMessage ? e.message : e).body.length;
+    this.events.messageBytes(-bytes);
+    return removed.length;
+  }
+
+  addConsumer(consumer: Consumer): void {
+    this.consumers.push(consumer);
+    this.hadConsumers = true;
+    if (consumer.exclusive) this.exclusiveConsumer = consumer;
+    this.dispatch();
+  }
+
+  removeConsumer(consumer: Consumer): void {
+    const i = this.consumers.indexOf(consumer);
+    if (i < 0) return;
+    this.consumers.splice(i, 1);
+    if (this.nextConsumer > i) this.nextConsumer--;
+    if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
+    if (this.exclusiveConsumer === consumer) this.exclusiveConsumer = undefined;
+    if (this.consumers.length === 0 && this.autoDelete && this.hadConsumers) this.events.queueUnused(this);
+  }
+
+  /** Marks the queue deleted and drops its messages; returns the number of ready messages it had. */
+  markDeleted(): number {
+    const count = this.purge();
+    this.deleted = true;
+    return count;
+  }
+}
