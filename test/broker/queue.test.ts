@@ -1,0 +1,186 @@
+import { AMQPClient } from '@cloudamqp/amqp-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningBroker, startBroker } from '../../src/index.js';
+import { closeAll, Inbox, newChannel, openChannel } from '../helpers/clients.js';
+
+let broker: RunningBroker;
+beforeAll(async () => {
+  broker = await startBroker({ port: 0 });
+});
+afterEach(closeAll);
+afterAll(() => broker.close());
+
+describe('queue.declare', () => {
+  it('server-named queues start with amq.gen-', async () => {
+    const { channel } = await openChannel(broker.url);
+    const { queue, messageCount, consumerCount } = await channel.assertQueue('', { exclusive: true });
+    expect(queue).toMatch(/^amq\.gen-[A-Za-z0-9_-]{10,}$/);
+    expect([messageCount, consumerCount]).toEqual([0, 0]);
+    const other = await channel.assertQueue('', { exclusive: true });
+    expect(other.queue).not.toBe(queue);
+  });
+
+  it('declare-ok carries the message and consumer counts', async () => {
+    const { channel } = await openChannel(broker.url);
+    await channel.assertQueue('counts');
+    for (let i = 0; i < 3; i++) channel.sendToQueue('counts', Buffer.from(`${i}`));
+    await channel.consume('counts', () => {}, { noAck: false });
+    const { channel: ch2 } = await openChannel(broker.url);
+    ch2.sendToQueue('counts', Buffer.from('extra'));
+    const ok = await ch2.assertQueue('counts');
+    // 4 published, the consumer (no prefetch limit) holds them all unacked: none ready.
+    expect(ok.consumerCount).toBe(1);
+    expect(ok.messageCount).toBe(0);
+    await ch2.deleteQueue('counts');
+  });
+
+  it('passive declare of a missing queue is 404', async () => {
+    const { channel } = await openChannel(broker.url);
+    await expect(channel.checkQueue('missing-q')).rejects.toThrow(
+      "404 (NOT-FOUND) with message \"NOT_FOUND - no queue 'missing-q' in vhost '/'\"",
+    );
+  });
+
+  it('a redeclare with other flags or arguments is 406 inequivalent arg', async () => {
+    const { connection, channel } = await openChannel(broker.url);
+    await channel.assertQueue('eq-q', { durable: false, arguments: { 'x-queue-mode': 'lazy' } });
+    await expect(channel.assertQueue('eq-q', { durable: true })).rejects.toThrow(
+      "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'eq-q' in vhost '/': received 'true' but current is 'false'",
+    );
+    const ch2 = await newChannel(connection);
+    await expect(ch2.assertQueue('eq-q', { durable: false })).rejects.toThrow(
+      "PRECONDITION_FAILED - inequivalent arg 'x-queue-mode' for queue 'eq-q' in vhost '/'",
+    );
+    const ch3 = await newChannel(connection);
+    await ch3.assertQueue('eq-q', {
+      durable: false,
+      arguments: { 'x-queue-mode': 'lazy', 'x-unchecked': 1 },
+    });
+    await ch3.deleteQueue('eq-q');
+  });
+
+  it('names starting with amq. are refused with 403', async () => {
+    const { channel } = await openChannel(broker.url);
+    await expect(channel.assertQueue('amq.mine')).rejects.toThrow(
+      "403 (ACCESS-REFUSED) with message \"ACCESS_REFUSED - queue name 'amq.mine' contains reserved prefix 'amq.*'\"",
+    );
+  });
+
+  it('an exclusive queue is locked to its connection (405) and deleted when it closes', async () => {
+    const a = await openChannel(broker.url);
+    await a.channel.assertQueue('excl-q', { exclusive: true });
+    const b = await openChannel(broker.url);
+    const locked = "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue 'excl-q' in vhost '/'";
+    await expect(b.channel.assertQueue('excl-q', { exclusive: true })).rejects.toThrow(locked);
+    for (const attempt of [
+      (ch: typeof b.channel) => ch.checkQueue('excl-q'),
+      (ch: typeof b.channel) => ch.consume('excl-q', () => {}),
+      (ch: typeof b.channel) => ch.get('excl-q'),
+      (ch: typeof b.channel) => ch.purgeQueue('excl-q'),
+      (ch: typeof b.channel) => ch.deleteQueue('excl-q'),
+      (ch: typeof b.channel) => ch.bindQueue('excl-q', 'amq.direct', 'k'),
+    ]) {
+      const ch = await newChannel(b.connection);
+      await expect(attempt(ch)).rejects.toThrow('405');
+    }
+    await a.connection.close();
+    const ch = await newChannel(b.connection);
+    await expect(ch.checkQueue('excl-q')).rejects.toThrow('404');
+  });
+
+  it('an auto-delete queue is deleted when its last consumer goes', async () => {
+    const { channel } = await openChannel(broker.url);
+    await channel.assertQueue('auto-q', { autoDelete: true });
+    const c1 = await channel.consume('auto-q', () => {});
+    const c2 = await channel.consume('auto-q', () => {});
+    await channel.cancel(c1.consumerTag);
+    await channel.checkQueue('auto-q');
+    await channel.cancel(c2.consumerTag);
+    await expect(channel.checkQueue('auto-q')).rejects.toThrow('404');
+  });
+});
+
+describe('bind, purge and delete', () => {
+  it('bind and unbind', async () => {
+    const { channel } = await openChannel(broker.url);
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    await channel.bindQueue(queue, 'amq.direct', 'rk');
+    channel.publish('amq.direct', 'rk', Buffer.from('1'));
+    await channel.unbindQueue(queue, 'amq.direct', 'rk');
+    channel.publish('amq.direct', 'rk', Buffer.from('2'));
+    expect((await channel.checkQueue(queue)).messageCount).toBe(1);
+  });
+
+  it('binding a missing queue or to a missing exchange is 404', async () => {
+    const { connection, channel } = await openChannel(broker.url);
+    await expect(channel.bindQueue('no-such-q', 'amq.direct', 'k')).rejects.toThrow(
+      "NOT_FOUND - no queue 'no-such-q' in vhost '/'",
+    );
+    const ch2 = await newChannel(connection);
+    const { queue } = await ch2.assertQueue('', { exclusive: true });
+    await expect(ch2.bindQueue(queue, 'no-such-x', 'k')).rejects.toThrow(
+      "NOT_FOUND - no exchange 'no-such-x' in vhost '/'",
+    );
+  });
+
+  it('purge returns the count of ready messages removed', async () => {
+    const { channel } = await openChannel(broker.url);
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    for (let i = 0; i < 5; i++) channel.sendToQueue(queue, Buffer.from(`${i}`));
+    const { messageCount } = await channel.purgeQueue(queue);
+    expect(messageCount).toBe(5);
+    expect((await channel.checkQueue(queue)).messageCount).toBe(0);
+  });
+
+  it('delete with if-unused and if-empty is 406 when not met, else returns the message count', async () => {
+    const { connection, channel } = await openChannel(broker.url);
+    await channel.assertQueue('del-q');
+    channel.sendToQueue('del-q', Buffer.from('x'));
+    await expect(channel.deleteQueue('del-q', { ifEmpty: true })).rejects.toThrow(
+      "406 (PRECONDITION-FAILED) with message \"PRECONDITION_FAILED - queue 'del-q' in vhost '/' not empty\"",
+    );
+    const ch2 = await newChannel(connection);
+    await ch2.consume('del-q', () => {}, { noAck: true });
+    const ch3 = await newChannel(connection);
+    await expect(ch3.deleteQueue('del-q', { ifUnused: true })).rejects.toThrow(
+      "PRECONDITION_FAILED - queue 'del-q' in vhost '/' in use",
+    );
+    await ch2.close();
+    const ch4 = await newChannel(connection);
+    ch4.sendToQueue('del-q', Buffer.from('a'));
+    ch4.sendToQueue('del-q', Buffer.from('b'));
+    const { messageCount } = await ch4.deleteQueue('del-q');
+    expect(messageCount).toBe(2);
+    // Deleting what is not there is fine, as in RabbitMQ 3.x.
+    expect((await ch4.deleteQueue('del-q')).messageCount).toBe(0);
+  });
+
+  it('deleting a queue cancels its consumers with basic.cancel', async () => {
+    const { channel } = await openChannel(broker.url);
+    await channel.assertQueue('cancel-me');
+    const inbox = new Inbox();
+    await channel.consume('cancel-me', inbox.onMessage);
+    const { channel: other } = await openChannel(broker.url);
+    await other.deleteQueue('cancel-me');
+    await inbox.until(() => inbox.cancelled, 3000, 'basic.cancel');
+
+    const client = await new AMQPClient(broker.url).connect();
+    const ch = await client.channel();
+    const { name } = await ch.queueDeclare('cancel-me-2');
+    const consumer = await ch.basicConsume(name, { noAck: true }, () => {});
+    await other.deleteQueue(name);
+    await expect(consumer.wait(3000)).rejects.toThrow();
+    await client.close();
+  });
+
+  it('an empty queue name means the queue last declared on the channel', async () => {
+    const { channel } = await openChannel(broker.url);
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    channel.sendToQueue(queue, Buffer.from('x'));
+    const got = await channel.get('', { noAck: true });
+    expect(got && got.content.toString()).toBe('x');
+    await channel.bindQueue('', 'amq.direct', '');
+    channel.publish('amq.direct', queue, Buffer.from('by-name'));
+    expect((await channel.checkQueue(queue)).messageCount).toBe(1);
+  });
+});
