@@ -515,7 +515,8 @@ export class Connection implements FrameHandler {
       this.flush();
     }
     this.sentSinceTick = false;
-    if (this.receivedSinceTick) this.missedTicks = 0;
+    // A publisher we stopped reading from is not silent (RabbitMQ also pauses the check while blocked).
+    if (this.receivedSinceTick || this.blocked) this.missedTicks = 0;
     else if (++this.missedTicks >= 4) {
       this.log.warn({ heartbeat: this.heartbeat }, 'missed heartbeats from client, closing connection');
       this.destroy();
