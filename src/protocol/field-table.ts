@@ -66,7 +66,10 @@ export function decodeTable(b: Buffer, o: number, end: number, depth = 0): Field
     o += 1 + keyLength;
     const value = decodeValue(b, o, stop, depth);
     if (value instanceof ProtocolError) return value;
-    table[key] = value;
+    // A plain assignment to "__proto__" would set the table's prototype instead of adding the key.
+    if (key === '__proto__')
+      Object.defineProperty(table, key, { value, enumerable: true, writable: true, configurable: true });
+    else table[key] = value;
     o = valueEnd;
   }
   tableEnd = stop;
@@ -150,10 +153,14 @@ function decodeValue(b: Buffer, o: number, end: number, depth: number): FieldVal
       if (o + 5 > end) return malformed();
       valueEnd = o + 5;
       return new TypedValue('D', { places: b[o], digits: b.readUInt32BE(o + 1) });
-    case 0x54: // T
+    case 0x54: {
+      // T: a number while it is exact, else a bigint, so that writing it again gives the same bytes
       if (o + 8 > end) return malformed();
       valueEnd = o + 8;
-      return new TypedValue('T', Number(b.readBigUInt64BE(o)));
+      const high = b.readUInt32BE(o);
+      if (high < 0x200000) return new TypedValue('T', high * 0x100000000 + b.readUInt32BE(o + 4));
+      return new TypedValue('T', b.readBigUInt64BE(o));
+    }
     case 0x53: // S
     case 0x78: // x
       if (o + 4 > end) return malformed();

@@ -1,6 +1,7 @@
 // The incremental frame parser (spec 4.2.3): frames split across reads and many frames in one read.
 // Every length is checked against frame_max and the bytes at hand before it is used. Frames are views
-// into the socket's buffers; bytes are copied only when a frame spans two reads.
+// into the socket's buffers; bytes are copied only when a frame spans two reads, and then only that frame.
+// The frame type and size are checked as soon as the 7-byte header is in, before the payload is awaited.
 import { ProtocolError } from './protocol-error.js';
 import {
   decodeMethod,
@@ -14,6 +15,7 @@ import {
 } from './spec.js';
 
 export interface FrameHandler {
+  /** method: its longstr arguments (Buffers) are views into the read buffer; copy one to keep it. */
   onMethod(channel: number, method: Method): void;
   /** properties: the raw property flags and values (a view; copy it to keep it past this call). */
   onHeader(channel: number, classId: number, bodySize: number, properties: Buffer): void;
@@ -29,8 +31,11 @@ const FRAME_HEADER_SIZE = 7;
 export class FrameParser {
   /** The largest frame accepted, header and frame-end included; 0 means no limit (spec 4.2.3). */
   frameMax: number;
+  // The start of a frame that spans reads: the pieces received so far, fewer bytes than the whole frame.
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  // The size of that frame, header and frame-end included, once its header has arrived; else -1.
+  private pendingFrameSize = -1;
   private stopped = false;
 
   constructor(
@@ -45,6 +50,7 @@ export class FrameParser {
     this.stopped = true;
     this.pending = [];
     this.pendingBytes = 0;
+    this.pendingFrameSize = -1;
   }
 
   get isStopped(): boolean {
@@ -55,33 +61,75 @@ export class FrameParser {
     if (this.stopped) return;
     let b = chunk;
     if (this.pendingBytes > 0) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      const first = this.pending[0];
-      // Wait until the frame that spans the reads is complete, then copy it (and what follows) once.
-      const size = this.pendingFrameSize();
-      if (size < 0 || this.pendingBytes < size) return;
-      b = this.pending.length === 1 ? first : Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [];
-      this.pendingBytes = 0;
+      const used = this.completePending(chunk);
+      if (used < 0 || this.stopped) return;
+      if (used === chunk.length) return;
+      b = chunk.subarray(used);
     }
     const consumed = this.parse(b);
     if (!this.stopped && consumed < b.length) {
-      this.pending = [b.subarray(consumed)];
+      this.pending.push(consumed === 0 ? b : b.subarray(consumed));
       this.pendingBytes = b.length - consumed;
+      this.pendingFrameSize = -1;
     }
   }
 
-  /** Size of the frame at the head of the pending bytes, or -1 while its header is incomplete. */
-  private pendingFrameSize(): number {
-    if (this.pendingBytes < FRAME_HEADER_SIZE) return -1;
-    const head = this.pending[0].length >= FRAME_HEADER_SIZE ? this.pending[0] : Buffer.concat(this.pending);
-    return head.readUInt32BE(3) + FRAME_HEADER_SIZE + 1;
+  /**
+   * Adds a read to the frame that spans reads. When the frame is complete, copies it (and only it) into
+   * one buffer, parses it, and returns how many bytes of the read it took; -1 while it is incomplete.
+   */
+  private completePending(chunk: Buffer): number {
+    let size = this.pendingFrameSize;
+    if (size < 0) {
+      if (this.pendingBytes + chunk.length < FRAME_HEADER_SIZE) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        return -1;
+      }
+      let head = this.pending[0];
+      if (head.length < FRAME_HEADER_SIZE) {
+        this.pending.push(chunk);
+        head = Buffer.concat(this.pending, FRAME_HEADER_SIZE);
+        this.pending.pop();
+      }
+      size = this.checkHeader(head[0], head.readUInt32BE(3));
+      if (size < 0) return -1;
+      this.pendingFrameSize = size;
+    }
+    const missing = size - this.pendingBytes;
+    this.pending.push(chunk);
+    if (chunk.length < missing) {
+      this.pendingBytes += chunk.length;
+      return -1;
+    }
+    const frame = Buffer.concat(this.pending, size);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingFrameSize = -1;
+    this.parse(frame);
+    return missing;
   }
 
   private fail(text: string): void {
     this.stop();
     this.handler.onFrameError(new ProtocolError(ReplyCode.FRAME_ERROR, text));
+  }
+
+  /**
+   * Checks a frame header before its payload is awaited: the type must be known and the frame no larger
+   * than frame_max. Returns the whole frame's size, or -1 after reporting the error.
+   */
+  private checkHeader(type: number, payloadSize: number): number {
+    const size = payloadSize + FRAME_HEADER_SIZE + 1;
+    if (this.frameMax > 0 && size > this.frameMax) {
+      this.fail(`FRAME_ERROR - type ${type}, frame size ${size} exceeds frame_max ${this.frameMax}`);
+      return -1;
+    }
+    if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
+      this.fail(`FRAME_ERROR - unknown frame type ${type}`);
+      return -1;
+    }
+    return size;
   }
 
   /** Parses whole frames from b; returns how many bytes were consumed. */
@@ -91,20 +139,15 @@ export class FrameParser {
     const len = b.length;
     while (!this.stopped && len - o >= FRAME_HEADER_SIZE) {
       const type = b[o];
-      const channel = b.readUInt16BE(o + 1);
       const size = b.readUInt32BE(o + 3);
-      if (this.frameMax > 0 && size + FRAME_HEADER_SIZE + 1 > this.frameMax) {
-        this.fail(
-          `FRAME_ERROR - type ${type}, frame size ${size + FRAME_HEADER_SIZE + 1} exceeds frame_max ${this.frameMax}`,
-        );
-        return len;
-      }
+      if (this.checkHeader(type, size) < 0) return len;
       const end = o + FRAME_HEADER_SIZE + size;
       if (end + 1 > len) break;
       if (b[end] !== FRAME_END) {
         this.fail(`FRAME_ERROR - type ${type}, frame end octet ${b[end]} is not ${FRAME_END}`);
         return len;
       }
+      const channel = b.readUInt16BE(o + 1);
       const start = o + FRAME_HEADER_SIZE;
       o = end + 1;
       switch (type) {
@@ -133,12 +176,9 @@ export class FrameParser {
         case FRAME_BODY:
           h.onBody(channel, b.subarray(start, end));
           break;
-        case FRAME_HEARTBEAT:
+        default:
           h.onHeartbeat(channel);
           break;
-        default:
-          this.fail(`FRAME_ERROR - unknown frame type ${type}`);
-          return len;
       }
     }
     return o;

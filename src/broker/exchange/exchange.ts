@@ -14,6 +14,9 @@ export interface Binding {
   readonly argumentsKey: string;
 }
 
+// Epochs are unique across collectors, so a stamp left by one collector never matches another's.
+let lastEpoch = 0;
+
 /**
  * Collects the queues one publish reaches, each once however many bindings and exchange hops match
  * (e2e bindings may form cycles). Reused across publishes: an epoch stamp replaces a Set per message.
@@ -21,22 +24,17 @@ export interface Binding {
 export class RouteCollector {
   readonly queues: Queue[] = [];
   epoch = 0;
-  private readonly exchangesSeen: Exchange[] = [];
 
   begin(): void {
     this.queues.length = 0;
-    this.exchangesSeen.length = 0;
-    this.epoch++;
+    this.epoch = ++lastEpoch;
   }
 
   add(destination: Destination, message: Message, routingKey: string): void {
     if (destination.routeEpoch === this.epoch) return;
     destination.routeEpoch = this.epoch;
     if (destination.kind === 'queue') this.queues.push(destination);
-    else {
-      this.exchangesSeen.push(destination);
-      destination.route(message, routingKey, this);
-    }
+    else destination.route(message, routingKey, this);
   }
 }
 
