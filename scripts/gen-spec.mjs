@@ -144,7 +144,10 @@ function decodeField(f, v, cls, m) {
     case 'table':
       return [
         'tbl = decodeTable(b, o, end);',
-        `if (tbl instanceof ProtocolError) return tbl;`,
+        // A method's table error names the method, as its other argument errors do.
+        m.index
+          ? `if (tbl instanceof ProtocolError) return inMethod(tbl, ${cls.index}, ${m.index});`
+          : 'if (tbl instanceof ProtocolError) return tbl;',
         `${v} tbl;`,
         'o = tableEnd;',
       ];
@@ -280,6 +283,9 @@ export function generate(xml, extensionsXml) {
     '  return new ProtocolError(ReplyCode.SYNTAX_ERROR, `SYNTAX_ERROR - malformed arguments for method ${methodName(classId, methodId)}`, classId, methodId);',
   );
   emit('}', '');
+  emit('function inMethod(e: ProtocolError, classId: number, methodId: number): ProtocolError {');
+  emit('  return new ProtocolError(e.replyCode, e.replyText, classId, methodId);');
+  emit('}', '');
 
   // Decoders
   for (const { cls, m, iface } of all) {
@@ -387,12 +393,15 @@ export function generate(xml, extensionsXml) {
   for (const p of basic.properties) emit(`  '${camel(p.name)}',`);
   emit('] as const;', '');
   emit(
+    'function bad(): ProtocolError {',
+    "  return new ProtocolError(ReplyCode.FRAME_ERROR, 'FRAME_ERROR - malformed content header properties', 60, 0);",
+    '}',
+    '',
     '/** Decodes raw property bytes (flags and values, as in a content header after body-size). */',
     'export function decodeBasicProperties(b: Buffer, start = 0, end = b.length): BasicProperties | ProtocolError {',
     '  let o = start;',
     '  let len: number;',
     '  let tbl: FieldTable | ProtocolError;',
-    "  const bad = () => new ProtocolError(ReplyCode.FRAME_ERROR, 'FRAME_ERROR - malformed content header properties', 60, 0);",
     '  if (o + 2 > end) return bad();',
     '  const flags = b.readUInt16BE(o);',
     '  o += 2;',

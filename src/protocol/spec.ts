@@ -754,6 +754,10 @@ function malformed(classId: number, methodId: number): ProtocolError {
   return new ProtocolError(ReplyCode.SYNTAX_ERROR, `SYNTAX_ERROR - malformed arguments for method ${methodName(classId, methodId)}`, classId, methodId);
 }
 
+function inMethod(e: ProtocolError, classId: number, methodId: number): ProtocolError {
+  return new ProtocolError(e.replyCode, e.replyText, classId, methodId);
+}
+
 function decodeConnectionStart(b: Buffer, o: number, end: number): ConnectionStart | ProtocolError {
   let len: number;
   let tbl: FieldTable | ProtocolError;
@@ -764,7 +768,7 @@ function decodeConnectionStart(b: Buffer, o: number, end: number): ConnectionSta
   const versionMinor = b[o];
   o += 1;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 10, 10);
   const serverProperties = tbl;
   o = tableEnd;
   if (o + 4 > end) return malformed(10, 10);
@@ -785,7 +789,7 @@ function decodeConnectionStartOk(b: Buffer, o: number, end: number): ConnectionS
   let len: number;
   let tbl: FieldTable | ProtocolError;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 10, 11);
   const clientProperties = tbl;
   o = tableEnd;
   if (o + 1 > end) return malformed(10, 11);
@@ -1039,7 +1043,7 @@ function decodeExchangeDeclare(b: Buffer, o: number, end: number): ExchangeDecla
   const internal = (bits & 8) !== 0;
   const noWait = (bits & 16) !== 0;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 40, 10);
   const args = tbl;
   o = tableEnd;
   void o;
@@ -1105,7 +1109,7 @@ function decodeExchangeBind(b: Buffer, o: number, end: number): ExchangeBind | P
   o += 1;
   const noWait = (bits & 1) !== 0;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 40, 30);
   const args = tbl;
   o = tableEnd;
   void o;
@@ -1145,7 +1149,7 @@ function decodeExchangeUnbind(b: Buffer, o: number, end: number): ExchangeUnbind
   o += 1;
   const noWait = (bits & 1) !== 0;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 40, 40);
   const args = tbl;
   o = tableEnd;
   void o;
@@ -1179,7 +1183,7 @@ function decodeQueueDeclare(b: Buffer, o: number, end: number): QueueDeclare | P
   const autoDelete = (bits & 8) !== 0;
   const noWait = (bits & 16) !== 0;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 50, 10);
   const args = tbl;
   o = tableEnd;
   void o;
@@ -1229,7 +1233,7 @@ function decodeQueueBind(b: Buffer, o: number, end: number): QueueBind | Protoco
   o += 1;
   const noWait = (bits & 1) !== 0;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 50, 20);
   const args = tbl;
   o = tableEnd;
   void o;
@@ -1264,7 +1268,7 @@ function decodeQueueUnbind(b: Buffer, o: number, end: number): QueueUnbind | Pro
   const routingKey = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 50, 50);
   const args = tbl;
   o = tableEnd;
   void o;
@@ -1379,7 +1383,7 @@ function decodeBasicConsume(b: Buffer, o: number, end: number): BasicConsume | P
   const exclusive = (bits & 4) !== 0;
   const noWait = (bits & 8) !== 0;
   tbl = decodeTable(b, o, end);
-  if (tbl instanceof ProtocolError) return tbl;
+  if (tbl instanceof ProtocolError) return inMethod(tbl, 60, 20);
   const args = tbl;
   o = tableEnd;
   void o;
@@ -2567,12 +2571,15 @@ export const BASIC_PROPERTY_NAMES = [
   'reserved',
 ] as const;
 
+function bad(): ProtocolError {
+  return new ProtocolError(ReplyCode.FRAME_ERROR, 'FRAME_ERROR - malformed content header properties', 60, 0);
+}
+
 /** Decodes raw property bytes (flags and values, as in a content header after body-size). */
 export function decodeBasicProperties(b: Buffer, start = 0, end = b.length): BasicProperties | ProtocolError {
   let o = start;
   let len: number;
   let tbl: FieldTable | ProtocolError;
-  const bad = () => new ProtocolError(ReplyCode.FRAME_ERROR, 'FRAME_ERROR - malformed content header properties', 60, 0);
   if (o + 2 > end) return bad();
   const flags = b.readUInt16BE(o);
   o += 2;
