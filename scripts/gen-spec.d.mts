@@ -27,6 +27,7 @@ export interface ParsedSpec {
 }
 
 export const specPath: string;
+export const extensionsPath: string;
 export const outPath: string;
 export function parseSpec(xml: string, extensionsXml?: string): ParsedSpec;
 export function generate(xml: string, extensionsXml?: string): string;
