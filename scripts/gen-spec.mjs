@@ -278,9 +278,12 @@ export function generate(xml, extensionsXml) {
   emit('export function methodHasContent(classId: number, methodId: number): boolean {');
   emit('  return contentMethods.has(classId * 65536 + methodId);', '}', '');
 
+  emit(
+    '// Arguments cut short or followed by extra octets: RabbitMQ answers 501 FRAME_ERROR (cannot decode).',
+  );
   emit('function malformed(classId: number, methodId: number): ProtocolError {');
   emit(
-    '  return new ProtocolError(ReplyCode.SYNTAX_ERROR, `SYNTAX_ERROR - malformed arguments for method ${methodName(classId, methodId)}`, classId, methodId);',
+    '  return new ProtocolError(ReplyCode.FRAME_ERROR, `FRAME_ERROR - cannot decode the arguments of ${methodName(classId, methodId)}`, classId, methodId);',
   );
   emit('}', '');
   emit('function inMethod(e: ProtocolError, classId: number, methodId: number): ProtocolError {');
@@ -317,8 +320,8 @@ export function generate(xml, extensionsXml) {
     if (usesTbl) emit('  let tbl: FieldTable | ProtocolError;');
     if (body.some((l) => l.startsWith('bits ='))) emit('  let bits: number;');
     for (const l of body) emit(`  ${l}`);
-    if (!body.length) emit('  void b;', '  void o;', '  void end;');
-    else emit('  void o;');
+    if (!body.length) emit('  void b;');
+    emit(`  if (o !== end) return malformed(${cls.index}, ${m.index});`);
     const fieldsText = names
       .map((n) => (local(n) === camel(n) ? `, ${camel(n)}` : `, ${camel(n)}: ${local(n)}`))
       .join('');

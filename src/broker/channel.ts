@@ -134,7 +134,7 @@ export class Channel {
         this.expecting === EXPECT_HEADER
           ? 'expected content header for class 60, got non content header frame instead'
           : 'expected content body, got non content body frame instead';
-      return amqpError(ReplyCode.UNEXPECTED_FRAME, what);
+      return amqpError(ReplyCode.UNEXPECTED_FRAME, what, 60, 40);
     }
     const err = this.dispatch(method);
     if (err && err.classId === 0 && err.methodId === 0) {
@@ -334,6 +334,8 @@ export class Channel {
       return amqpError(
         ReplyCode.UNEXPECTED_FRAME,
         `expected content header for class 60, got one for class ${classId} instead`,
+        60,
+        40,
       );
     }
     if (bodySize > MAX_MESSAGE_SIZE) {
@@ -360,12 +362,14 @@ export class Channel {
   onBody(payload: Buffer): ProtocolError | undefined {
     if (this.state !== 'open') return undefined;
     if (this.expecting !== EXPECT_BODY) {
-      return amqpError(
-        ReplyCode.UNEXPECTED_FRAME,
-        this.expecting === EXPECT_HEADER
-          ? 'expected content header for class 60, got non content header frame instead'
-          : 'expected method frame, got non method frame instead',
-      );
+      return this.expecting === EXPECT_HEADER
+        ? amqpError(
+            ReplyCode.UNEXPECTED_FRAME,
+            'expected content header for class 60, got non content header frame instead',
+            60,
+            40,
+          )
+        : amqpError(ReplyCode.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
     }
     if (this.bodyReceived + payload.length > this.bodySize) {
       return amqpError(

@@ -49,6 +49,8 @@ export interface ConnectionHost {
 type State = 'header' | 'start' | 'tune' | 'open' | 'running' | 'closing' | 'closed';
 
 const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
+// RabbitMQ also takes the 0-9 header (class 1, instance 1, version 0-9) as 0-9-1.
+const PROTOCOL_HEADER_0_9 = Buffer.from([0x41, 0x4d, 0x51, 0x50, 1, 1, 0, 9]);
 // How long to wait for close-ok after sending connection.close before dropping the socket.
 const CLOSE_OK_TIMEOUT_MS = 3000;
 // Output not yet taken by the socket beyond which deliveries to this connection's consumers wait.
@@ -168,7 +170,8 @@ export class Connection implements FrameHandler {
       return undefined;
     }
     this.headerBytes = undefined;
-    if (!bytes.subarray(0, 8).equals(PROTOCOL_HEADER)) {
+    const header = bytes.subarray(0, 8);
+    if (!header.equals(PROTOCOL_HEADER) && !header.equals(PROTOCOL_HEADER_0_9)) {
       // Tell the client which protocol we speak, then close (spec 4.2.2).
       this.log.debug({ header: bytes.subarray(0, 8).toString('hex') }, 'unsupported protocol header');
       this.state = 'closed';
@@ -212,9 +215,7 @@ export class Connection implements FrameHandler {
     if (this.state === 'closing' || this.state === 'closed') return;
     const ch = this.state === 'running' ? this.channels.get(channel) : undefined;
     if (!ch) {
-      this.closeWithError(
-        amqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected content header frame on channel ${channel}`),
-      );
+      this.closeWithError(this.unexpectedContent(channel, 'header'));
       return;
     }
     const err = ch.onHeader(classId, bodySize, properties);
@@ -225,20 +226,24 @@ export class Connection implements FrameHandler {
     if (this.state === 'closing' || this.state === 'closed') return;
     const ch = this.state === 'running' ? this.channels.get(channel) : undefined;
     if (!ch) {
-      this.closeWithError(
-        amqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected content body frame on channel ${channel}`),
-      );
+      this.closeWithError(this.unexpectedContent(channel, 'body'));
       return;
     }
     const err = ch.onBody(payload);
     if (err) this.channelError(ch, err);
   }
 
+  /** A content frame outside a publish: on channel 0, or on a channel that is not open (RabbitMQ's codes). */
+  private unexpectedContent(channel: number, kind: 'header' | 'body'): ProtocolError {
+    if (channel === 0) {
+      return amqpError(ReplyCode.UNEXPECTED_FRAME, `content ${kind} frame on channel 0`);
+    }
+    return amqpError(ReplyCode.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
+  }
+
   onHeartbeat(channel: number): void {
     if (channel !== 0) {
-      this.closeWithError(
-        amqpError(ReplyCode.FRAME_ERROR, `heartbeat frame on channel ${channel}, expected channel 0`),
-      );
+      this.closeWithError(amqpError(ReplyCode.UNEXPECTED_FRAME, `heartbeat frame on channel ${channel}`));
     }
   }
 
@@ -290,7 +295,9 @@ export class Connection implements FrameHandler {
     }
     this.mechanism = mechanism;
     if (!(MECHANISMS as readonly string[]).includes(mechanism)) {
-      this.refuse(`unsupported authentication mechanism '${mechanism}'`);
+      // RabbitMQ answers an unknown mechanism with no frame at all, capability or not.
+      this.log.warn({ remote: this.socket.remoteAddress, mechanism }, 'unsupported authentication mechanism');
+      this.destroy();
       return;
     }
     const credentials = parseCredentials(mechanism, response);
@@ -322,29 +329,18 @@ export class Connection implements FrameHandler {
       );
       return;
     }
-    this.state = 'closed';
-    this.socket.destroy();
+    this.destroy();
   }
 
   private onTuneOk(channelMax: number, frameMax: number, heartbeat: number): void {
     const serverFrameMax = this.host.frameMax;
     const serverChannelMax = this.host.channelMax;
-    if (frameMax !== 0 && frameMax < FRAME_MIN_SIZE) {
-      this.closeWithError(
-        amqpError(ReplyCode.NOT_ALLOWED, `frame_max=${frameMax} < ${FRAME_MIN_SIZE} min size`),
-      );
-      return;
-    }
-    if (serverFrameMax !== 0 && frameMax > serverFrameMax) {
-      this.closeWithError(
-        amqpError(ReplyCode.NOT_ALLOWED, `frame_max=${frameMax} > ${serverFrameMax} max size`),
-      );
-      return;
-    }
-    if (serverChannelMax !== 0 && channelMax > serverChannelMax) {
-      this.closeWithError(
-        amqpError(ReplyCode.NOT_ALLOWED, `channel_max=${channelMax} > ${serverChannelMax} max channels`),
-      );
+    // Like RabbitMQ 3.10, values outside what was offered (0 included) end the connection without a frame.
+    const badFrameMax = frameMax < FRAME_MIN_SIZE || (serverFrameMax !== 0 && frameMax > serverFrameMax);
+    const badChannelMax = channelMax === 0 || (serverChannelMax !== 0 && channelMax > serverChannelMax);
+    if (badFrameMax || badChannelMax) {
+      this.log.warn({ frameMax, channelMax }, 'tune-ok outside the offered limits, closing socket');
+      this.destroy();
       return;
     }
     this.frameMax = frameMax === 0 ? serverFrameMax : frameMax;
@@ -359,7 +355,7 @@ export class Connection implements FrameHandler {
   private onOpen(virtualHost: string): void {
     const vhost = this.host.vhost(virtualHost);
     if (!vhost) {
-      this.closeWithError(amqpError(ReplyCode.NOT_ALLOWED, `vhost ${virtualHost} not found`));
+      this.closeWithError(amqpError(ReplyCode.NOT_ALLOWED, `vhost ${virtualHost} not found`, 10, 40));
       return;
     }
     this.vhost = vhost;
@@ -392,21 +388,16 @@ export class Connection implements FrameHandler {
         );
         this.flushAndEnd();
         return;
-      case MethodId.ConnectionCloseOk:
-        // A close-ok we did not ask for: nothing to do.
-        return;
-      default: {
-        const classId = Math.floor(method.id / 65536);
-        const name = methodName(classId, method.id % 65536);
+      default:
+        // Handshake methods again, or a method of another class on channel 0 (RabbitMQ's 504).
         this.closeWithError(
           amqpError(
-            ReplyCode.COMMAND_INVALID,
-            `${name} is not allowed on channel 0`,
-            classId,
+            ReplyCode.CHANNEL_ERROR,
+            'unexpected method in connection state running',
+            Math.floor(method.id / 65536),
             method.id % 65536,
           ),
         );
-      }
     }
   }
 
@@ -417,13 +408,12 @@ export class Connection implements FrameHandler {
         this.closeWithError(amqpError(ReplyCode.CHANNEL_ERROR, "second 'channel.open' seen", 20, 10));
         return;
       }
-      if (channel > this.channelMax) {
+      // channel_max bounds how many channels are open, not their numbers (as RabbitMQ applies it).
+      if (this.channels.size >= this.channelMax) {
         this.closeWithError(
           amqpError(
-            ReplyCode.CHANNEL_ERROR,
-            `channel ${channel} exceeds channel_max ${this.channelMax}`,
-            20,
-            10,
+            ReplyCode.NOT_ALLOWED,
+            `number of channels opened (${this.channels.size}) has reached the negotiated channel_max (${this.channelMax})`,
           ),
         );
         return;
@@ -442,12 +432,7 @@ export class Connection implements FrameHandler {
     }
     if (Math.floor(method.id / 65536) === 10) {
       this.closeWithError(
-        amqpError(
-          ReplyCode.COMMAND_INVALID,
-          `${methodName(10, method.id % 65536)} is only allowed on channel 0`,
-          10,
-          method.id % 65536,
-        ),
+        amqpError(ReplyCode.COMMAND_INVALID, 'unimplemented method', 10, method.id % 65536),
       );
       return;
     }

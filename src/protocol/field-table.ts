@@ -46,7 +46,8 @@ export function fieldNumber(v: FieldValue | undefined): number | undefined {
 /** The offset just past the last table or array decoded; read it right after a successful decode. */
 export let tableEnd = 0;
 
-const malformed = () => new ProtocolError(502, 'SYNTAX_ERROR - malformed field table', 0, 0);
+// As RabbitMQ: an undecodable table is a frame it cannot decode (501).
+const malformed = () => new ProtocolError(501, 'FRAME_ERROR - cannot decode a field table', 0, 0);
 
 // Depth bound: a hostile client could nest tables until the stack overflows.
 const MAX_DEPTH = 64;
@@ -186,7 +187,7 @@ function decodeValue(b: Buffer, o: number, end: number, depth: number): FieldVal
       valueEnd = o;
       return null;
     default:
-      return new ProtocolError(502, `SYNTAX_ERROR - unknown field table type '${String.fromCharCode(type)}'`);
+      return new ProtocolError(501, `FRAME_ERROR - unknown field table type '${String.fromCharCode(type)}'`);
   }
 }
 

@@ -177,6 +177,10 @@ export class FrameParser {
           h.onBody(channel, b.subarray(start, end));
           break;
         default:
+          if (size !== 0) {
+            this.fail('FRAME_ERROR - heartbeat frame with a payload');
+            return len;
+          }
           h.onHeartbeat(channel);
           break;
       }

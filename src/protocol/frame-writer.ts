@@ -31,6 +31,7 @@ export class FrameWriter {
 
   /** The bytes written since the last take, in order; the writer never writes into them again. */
   take(): Buffer[] {
+    if (this.frameStart >= 0) this.abandonFrame();
     if (this.pos > this.start) {
       this.chunks.push(this.buf.subarray(this.start, this.pos));
       this.start = this.pos;
@@ -59,13 +60,24 @@ export class FrameWriter {
     this.chunkBytes += b.length;
   }
 
+  /**
+   * Drops a frame left unfinished because a field writer threw (a bug in the caller, such as a shortstr
+   * over 255 bytes), so that the bytes handed to the socket stay whole frames.
+   */
+  private abandonFrame(): void {
+    this.pos = this.frameStart;
+    this.frameStart = -1;
+  }
+
   private beginFrame(type: number, channel: number): void {
+    if (this.frameStart >= 0) this.abandonFrame();
     this.ensure(7);
     const b = this.buf;
     const p = this.pos;
     this.frameStart = p;
     b[p] = type;
-    b.writeUInt16BE(channel, p + 1);
+    b[p + 1] = channel >>> 8;
+    b[p + 2] = channel;
     this.pos = p + 7;
   }
 
@@ -73,19 +85,29 @@ export class FrameWriter {
   beginMethod(channel: number, classId: number, methodId: number): void {
     this.beginFrame(FRAME_METHOD, channel);
     this.ensure(4);
-    this.buf.writeUInt16BE(classId, this.pos);
-    this.buf.writeUInt16BE(methodId, this.pos + 2);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = classId >>> 8;
+    b[p + 1] = classId;
+    b[p + 2] = methodId >>> 8;
+    b[p + 3] = methodId;
+    this.pos = p + 4;
   }
 
   endFrame(): void {
     this.ensure(1);
-    const size = this.pos - this.frameStart - 7;
-    this.buf.writeUInt32BE(size, this.frameStart + 3);
-    this.buf[this.pos++] = FRAME_END;
+    const b = this.buf;
+    const start = this.frameStart;
+    const size = this.pos - start - 7;
+    b[start + 3] = size >>> 24;
+    b[start + 4] = size >>> 16;
+    b[start + 5] = size >>> 8;
+    b[start + 6] = size;
+    b[this.pos++] = FRAME_END;
     this.frameStart = -1;
   }
 
+  // The integer writers store bytes directly: Buffer's writeUInt*BE range checks cost more than the store.
   u8(v: number): void {
     this.ensure(1);
     this.buf[this.pos++] = v;
@@ -93,29 +115,63 @@ export class FrameWriter {
 
   u16(v: number): void {
     this.ensure(2);
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 8;
+    b[p + 1] = v;
+    this.pos = p + 2;
   }
 
   u32(v: number): void {
     this.ensure(4);
-    this.buf.writeUInt32BE(v, this.pos);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 24;
+    b[p + 1] = v >>> 16;
+    b[p + 2] = v >>> 8;
+    b[p + 3] = v;
+    this.pos = p + 4;
   }
 
   u64(v: number): void {
     this.ensure(8);
-    this.buf.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
-    this.buf.writeUInt32BE(v >>> 0, this.pos + 4);
-    this.pos += 8;
+    const b = this.buf;
+    const p = this.pos;
+    const high = Math.floor(v / 0x100000000);
+    b[p] = high >>> 24;
+    b[p + 1] = high >>> 16;
+    b[p + 2] = high >>> 8;
+    b[p + 3] = high;
+    b[p + 4] = v >>> 24;
+    b[p + 5] = v >>> 16;
+    b[p + 6] = v >>> 8;
+    b[p + 7] = v;
+    this.pos = p + 8;
   }
 
   shortstr(s: string): void {
-    this.ensure(1 + s.length * 3);
-    const n = this.buf.write(s, this.pos + 1, 'utf8');
+    const length = s.length;
+    this.ensure(1 + length * 3);
+    const b = this.buf;
+    const p = this.pos + 1;
+    // ASCII, the usual case (names, tags, routing keys), is copied here: cheaper than a call into utf8Write.
+    if (length <= 255) {
+      let i = 0;
+      for (; i < length; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        b[p + i] = c;
+      }
+      if (i === length) {
+        b[p - 1] = length;
+        this.pos = p + length;
+        return;
+      }
+    }
+    const n = b.write(s, p, 'utf8');
     if (n > 255) throw new RangeError(`shortstr longer than 255 bytes: ${s.slice(0, 40)}...`);
-    this.buf[this.pos] = n;
-    this.pos += 1 + n;
+    b[p - 1] = n;
+    this.pos = p + n;
   }
 
   longstr(v: Buffer | string): void {
@@ -140,7 +196,7 @@ export class FrameWriter {
   /** Raw bytes inside the current frame (e.g. content-header property bytes kept from a publish). */
   bytes(v: Buffer): void {
     this.ensure(v.length);
-    v.copy(this.buf, this.pos);
+    this.buf.set(v, this.pos);
     this.pos += v.length;
   }
 
@@ -148,9 +204,13 @@ export class FrameWriter {
   beginContentHeader(channel: number, classId: number, bodySize: number): void {
     this.beginFrame(FRAME_HEADER, channel);
     this.ensure(12);
-    this.buf.writeUInt16BE(classId, this.pos);
-    this.buf.writeUInt16BE(0, this.pos + 2);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = classId >>> 8;
+    b[p + 1] = classId;
+    b[p + 2] = 0;
+    b[p + 3] = 0;
+    this.pos = p + 4;
     this.u64(bodySize);
   }
 
@@ -168,7 +228,12 @@ export class FrameWriter {
       const end = Math.min(body.length, offset + maxPayload);
       const size = end - offset;
       this.beginFrame(FRAME_BODY, channel);
-      this.buf.writeUInt32BE(size, this.frameStart + 3);
+      const b = this.buf;
+      const start = this.frameStart;
+      b[start + 3] = size >>> 24;
+      b[start + 4] = size >>> 16;
+      b[start + 5] = size >>> 8;
+      b[start + 6] = size;
       if (size >= BODY_COPY_LIMIT) {
         this.frameStart = -1;
         this.pushChunk(this.buf.subarray(this.start, this.pos));
@@ -178,7 +243,7 @@ export class FrameWriter {
         this.buf[this.pos++] = FRAME_END;
       } else {
         this.ensure(size + 1);
-        body.copy(this.buf, this.pos, offset, end);
+        this.buf.set(offset === 0 && end === body.length ? body : body.subarray(offset, end), this.pos);
         this.pos += size;
         this.buf[this.pos++] = FRAME_END;
         this.frameStart = -1;

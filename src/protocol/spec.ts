@@ -750,8 +750,9 @@ export function methodHasContent(classId: number, methodId: number): boolean {
   return contentMethods.has(classId * 65536 + methodId);
 }
 
+// Arguments cut short or followed by extra octets: RabbitMQ answers 501 FRAME_ERROR (cannot decode).
 function malformed(classId: number, methodId: number): ProtocolError {
-  return new ProtocolError(ReplyCode.SYNTAX_ERROR, `SYNTAX_ERROR - malformed arguments for method ${methodName(classId, methodId)}`, classId, methodId);
+  return new ProtocolError(ReplyCode.FRAME_ERROR, `FRAME_ERROR - cannot decode the arguments of ${methodName(classId, methodId)}`, classId, methodId);
 }
 
 function inMethod(e: ProtocolError, classId: number, methodId: number): ProtocolError {
@@ -781,7 +782,7 @@ function decodeConnectionStart(b: Buffer, o: number, end: number): ConnectionSta
   if (o + 4 + len > end) return malformed(10, 10);
   const locales = b.subarray(o + 4, o + 4 + len);
   o += 4 + len;
-  void o;
+  if (o !== end) return malformed(10, 10);
   return { id: 655370, versionMajor, versionMinor, serverProperties, mechanisms, locales };
 }
 
@@ -807,7 +808,7 @@ function decodeConnectionStartOk(b: Buffer, o: number, end: number): ConnectionS
   if (o + 1 + len > end) return malformed(10, 11);
   const locale = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
-  void o;
+  if (o !== end) return malformed(10, 11);
   return { id: 655371, clientProperties, mechanism, response, locale };
 }
 
@@ -818,7 +819,7 @@ function decodeConnectionSecure(b: Buffer, o: number, end: number): ConnectionSe
   if (o + 4 + len > end) return malformed(10, 20);
   const challenge = b.subarray(o + 4, o + 4 + len);
   o += 4 + len;
-  void o;
+  if (o !== end) return malformed(10, 20);
   return { id: 655380, challenge };
 }
 
@@ -829,7 +830,7 @@ function decodeConnectionSecureOk(b: Buffer, o: number, end: number): Connection
   if (o + 4 + len > end) return malformed(10, 21);
   const response = b.subarray(o + 4, o + 4 + len);
   o += 4 + len;
-  void o;
+  if (o !== end) return malformed(10, 21);
   return { id: 655381, response };
 }
 
@@ -843,7 +844,7 @@ function decodeConnectionTune(b: Buffer, o: number, end: number): ConnectionTune
   if (o + 2 > end) return malformed(10, 30);
   const heartbeat = b.readUInt16BE(o);
   o += 2;
-  void o;
+  if (o !== end) return malformed(10, 30);
   return { id: 655390, channelMax, frameMax, heartbeat };
 }
 
@@ -857,7 +858,7 @@ function decodeConnectionTuneOk(b: Buffer, o: number, end: number): ConnectionTu
   if (o + 2 > end) return malformed(10, 31);
   const heartbeat = b.readUInt16BE(o);
   o += 2;
-  void o;
+  if (o !== end) return malformed(10, 31);
   return { id: 655391, channelMax, frameMax, heartbeat };
 }
 
@@ -875,7 +876,7 @@ function decodeConnectionOpen(b: Buffer, o: number, end: number): ConnectionOpen
   if (o + 1 > end) return malformed(10, 40);
   bits = b[o];
   o += 1;
-  void o;
+  if (o !== end) return malformed(10, 40);
   return { id: 655400, virtualHost };
 }
 
@@ -883,7 +884,7 @@ function decodeConnectionOpenOk(b: Buffer, o: number, end: number): ConnectionOp
   if (o + 1 > end) return malformed(10, 41);
   o += 1 + b[o];
   if (o > end) return malformed(10, 41);
-  void o;
+  if (o !== end) return malformed(10, 41);
   return { id: 655401 };
 }
 
@@ -903,14 +904,13 @@ function decodeConnectionClose(b: Buffer, o: number, end: number): ConnectionClo
   if (o + 2 > end) return malformed(10, 50);
   const methodId = b.readUInt16BE(o);
   o += 2;
-  void o;
+  if (o !== end) return malformed(10, 50);
   return { id: 655410, replyCode, replyText, classId, methodId };
 }
 
 function decodeConnectionCloseOk(b: Buffer, o: number, end: number): ConnectionCloseOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(10, 51);
   return { id: 655411 };
 }
 
@@ -921,14 +921,13 @@ function decodeConnectionBlocked(b: Buffer, o: number, end: number): ConnectionB
   if (o + 1 + len > end) return malformed(10, 60);
   const reason = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
-  void o;
+  if (o !== end) return malformed(10, 60);
   return { id: 655420, reason };
 }
 
 function decodeConnectionUnblocked(b: Buffer, o: number, end: number): ConnectionUnblocked | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(10, 61);
   return { id: 655421 };
 }
 
@@ -944,14 +943,13 @@ function decodeConnectionUpdateSecret(b: Buffer, o: number, end: number): Connec
   if (o + 1 + len > end) return malformed(10, 70);
   const reason = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
-  void o;
+  if (o !== end) return malformed(10, 70);
   return { id: 655430, newSecret, reason };
 }
 
 function decodeConnectionUpdateSecretOk(b: Buffer, o: number, end: number): ConnectionUpdateSecretOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(10, 71);
   return { id: 655431 };
 }
 
@@ -959,7 +957,7 @@ function decodeChannelOpen(b: Buffer, o: number, end: number): ChannelOpen | Pro
   if (o + 1 > end) return malformed(20, 10);
   o += 1 + b[o];
   if (o > end) return malformed(20, 10);
-  void o;
+  if (o !== end) return malformed(20, 10);
   return { id: 1310730 };
 }
 
@@ -967,7 +965,7 @@ function decodeChannelOpenOk(b: Buffer, o: number, end: number): ChannelOpenOk |
   if (o + 4 > end) return malformed(20, 11);
   o += 4 + b.readUInt32BE(o);
   if (o > end) return malformed(20, 11);
-  void o;
+  if (o !== end) return malformed(20, 11);
   return { id: 1310731 };
 }
 
@@ -977,7 +975,7 @@ function decodeChannelFlow(b: Buffer, o: number, end: number): ChannelFlow | Pro
   bits = b[o];
   o += 1;
   const active = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(20, 20);
   return { id: 1310740, active };
 }
 
@@ -987,7 +985,7 @@ function decodeChannelFlowOk(b: Buffer, o: number, end: number): ChannelFlowOk |
   bits = b[o];
   o += 1;
   const active = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(20, 21);
   return { id: 1310741, active };
 }
 
@@ -1007,14 +1005,13 @@ function decodeChannelClose(b: Buffer, o: number, end: number): ChannelClose | P
   if (o + 2 > end) return malformed(20, 40);
   const methodId = b.readUInt16BE(o);
   o += 2;
-  void o;
+  if (o !== end) return malformed(20, 40);
   return { id: 1310760, replyCode, replyText, classId, methodId };
 }
 
 function decodeChannelCloseOk(b: Buffer, o: number, end: number): ChannelCloseOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(20, 41);
   return { id: 1310761 };
 }
 
@@ -1046,14 +1043,13 @@ function decodeExchangeDeclare(b: Buffer, o: number, end: number): ExchangeDecla
   if (tbl instanceof ProtocolError) return inMethod(tbl, 40, 10);
   const args = tbl;
   o = tableEnd;
-  void o;
+  if (o !== end) return malformed(40, 10);
   return { id: 2621450, exchange, type, passive, durable, autoDelete, internal, noWait, arguments: args };
 }
 
 function decodeExchangeDeclareOk(b: Buffer, o: number, end: number): ExchangeDeclareOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(40, 11);
   return { id: 2621451 };
 }
 
@@ -1072,14 +1068,13 @@ function decodeExchangeDelete(b: Buffer, o: number, end: number): ExchangeDelete
   o += 1;
   const ifUnused = (bits & 1) !== 0;
   const noWait = (bits & 2) !== 0;
-  void o;
+  if (o !== end) return malformed(40, 20);
   return { id: 2621460, exchange, ifUnused, noWait };
 }
 
 function decodeExchangeDeleteOk(b: Buffer, o: number, end: number): ExchangeDeleteOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(40, 21);
   return { id: 2621461 };
 }
 
@@ -1112,14 +1107,13 @@ function decodeExchangeBind(b: Buffer, o: number, end: number): ExchangeBind | P
   if (tbl instanceof ProtocolError) return inMethod(tbl, 40, 30);
   const args = tbl;
   o = tableEnd;
-  void o;
+  if (o !== end) return malformed(40, 30);
   return { id: 2621470, destination, source, routingKey, noWait, arguments: args };
 }
 
 function decodeExchangeBindOk(b: Buffer, o: number, end: number): ExchangeBindOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(40, 31);
   return { id: 2621471 };
 }
 
@@ -1152,14 +1146,13 @@ function decodeExchangeUnbind(b: Buffer, o: number, end: number): ExchangeUnbind
   if (tbl instanceof ProtocolError) return inMethod(tbl, 40, 40);
   const args = tbl;
   o = tableEnd;
-  void o;
+  if (o !== end) return malformed(40, 40);
   return { id: 2621480, destination, source, routingKey, noWait, arguments: args };
 }
 
 function decodeExchangeUnbindOk(b: Buffer, o: number, end: number): ExchangeUnbindOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(40, 51);
   return { id: 2621491 };
 }
 
@@ -1186,7 +1179,7 @@ function decodeQueueDeclare(b: Buffer, o: number, end: number): QueueDeclare | P
   if (tbl instanceof ProtocolError) return inMethod(tbl, 50, 10);
   const args = tbl;
   o = tableEnd;
-  void o;
+  if (o !== end) return malformed(50, 10);
   return { id: 3276810, queue, passive, durable, exclusive, autoDelete, noWait, arguments: args };
 }
 
@@ -1203,7 +1196,7 @@ function decodeQueueDeclareOk(b: Buffer, o: number, end: number): QueueDeclareOk
   if (o + 4 > end) return malformed(50, 11);
   const consumerCount = b.readUInt32BE(o);
   o += 4;
-  void o;
+  if (o !== end) return malformed(50, 11);
   return { id: 3276811, queue, messageCount, consumerCount };
 }
 
@@ -1236,14 +1229,13 @@ function decodeQueueBind(b: Buffer, o: number, end: number): QueueBind | Protoco
   if (tbl instanceof ProtocolError) return inMethod(tbl, 50, 20);
   const args = tbl;
   o = tableEnd;
-  void o;
+  if (o !== end) return malformed(50, 20);
   return { id: 3276820, queue, exchange, routingKey, noWait, arguments: args };
 }
 
 function decodeQueueBindOk(b: Buffer, o: number, end: number): QueueBindOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(50, 21);
   return { id: 3276821 };
 }
 
@@ -1271,14 +1263,13 @@ function decodeQueueUnbind(b: Buffer, o: number, end: number): QueueUnbind | Pro
   if (tbl instanceof ProtocolError) return inMethod(tbl, 50, 50);
   const args = tbl;
   o = tableEnd;
-  void o;
+  if (o !== end) return malformed(50, 50);
   return { id: 3276850, queue, exchange, routingKey, arguments: args };
 }
 
 function decodeQueueUnbindOk(b: Buffer, o: number, end: number): QueueUnbindOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(50, 51);
   return { id: 3276851 };
 }
 
@@ -1296,7 +1287,7 @@ function decodeQueuePurge(b: Buffer, o: number, end: number): QueuePurge | Proto
   bits = b[o];
   o += 1;
   const noWait = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(50, 30);
   return { id: 3276830, queue, noWait };
 }
 
@@ -1304,7 +1295,7 @@ function decodeQueuePurgeOk(b: Buffer, o: number, end: number): QueuePurgeOk | P
   if (o + 4 > end) return malformed(50, 31);
   const messageCount = b.readUInt32BE(o);
   o += 4;
-  void o;
+  if (o !== end) return malformed(50, 31);
   return { id: 3276831, messageCount };
 }
 
@@ -1324,7 +1315,7 @@ function decodeQueueDelete(b: Buffer, o: number, end: number): QueueDelete | Pro
   const ifUnused = (bits & 1) !== 0;
   const ifEmpty = (bits & 2) !== 0;
   const noWait = (bits & 4) !== 0;
-  void o;
+  if (o !== end) return malformed(50, 40);
   return { id: 3276840, queue, ifUnused, ifEmpty, noWait };
 }
 
@@ -1332,7 +1323,7 @@ function decodeQueueDeleteOk(b: Buffer, o: number, end: number): QueueDeleteOk |
   if (o + 4 > end) return malformed(50, 41);
   const messageCount = b.readUInt32BE(o);
   o += 4;
-  void o;
+  if (o !== end) return malformed(50, 41);
   return { id: 3276841, messageCount };
 }
 
@@ -1348,14 +1339,13 @@ function decodeBasicQos(b: Buffer, o: number, end: number): BasicQos | ProtocolE
   bits = b[o];
   o += 1;
   const global = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 10);
   return { id: 3932170, prefetchSize, prefetchCount, global };
 }
 
 function decodeBasicQosOk(b: Buffer, o: number, end: number): BasicQosOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(60, 11);
   return { id: 3932171 };
 }
 
@@ -1386,7 +1376,7 @@ function decodeBasicConsume(b: Buffer, o: number, end: number): BasicConsume | P
   if (tbl instanceof ProtocolError) return inMethod(tbl, 60, 20);
   const args = tbl;
   o = tableEnd;
-  void o;
+  if (o !== end) return malformed(60, 20);
   return { id: 3932180, queue, consumerTag, noLocal, noAck, exclusive, noWait, arguments: args };
 }
 
@@ -1397,7 +1387,7 @@ function decodeBasicConsumeOk(b: Buffer, o: number, end: number): BasicConsumeOk
   if (o + 1 + len > end) return malformed(60, 21);
   const consumerTag = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
-  void o;
+  if (o !== end) return malformed(60, 21);
   return { id: 3932181, consumerTag };
 }
 
@@ -1413,7 +1403,7 @@ function decodeBasicCancel(b: Buffer, o: number, end: number): BasicCancel | Pro
   bits = b[o];
   o += 1;
   const noWait = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 30);
   return { id: 3932190, consumerTag, noWait };
 }
 
@@ -1424,7 +1414,7 @@ function decodeBasicCancelOk(b: Buffer, o: number, end: number): BasicCancelOk |
   if (o + 1 + len > end) return malformed(60, 31);
   const consumerTag = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
-  void o;
+  if (o !== end) return malformed(60, 31);
   return { id: 3932191, consumerTag };
 }
 
@@ -1448,7 +1438,7 @@ function decodeBasicPublish(b: Buffer, o: number, end: number): BasicPublish | P
   o += 1;
   const mandatory = (bits & 1) !== 0;
   const immediate = (bits & 2) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 40);
   return { id: 3932200, exchange, routingKey, mandatory, immediate };
 }
 
@@ -1472,7 +1462,7 @@ function decodeBasicReturn(b: Buffer, o: number, end: number): BasicReturn | Pro
   if (o + 1 + len > end) return malformed(60, 50);
   const routingKey = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
-  void o;
+  if (o !== end) return malformed(60, 50);
   return { id: 3932210, replyCode, replyText, exchange, routingKey };
 }
 
@@ -1501,7 +1491,7 @@ function decodeBasicDeliver(b: Buffer, o: number, end: number): BasicDeliver | P
   if (o + 1 + len > end) return malformed(60, 60);
   const routingKey = b.toString('utf8', o + 1, o + 1 + len);
   o += 1 + len;
-  void o;
+  if (o !== end) return malformed(60, 60);
   return { id: 3932220, consumerTag, deliveryTag, redelivered, exchange, routingKey };
 }
 
@@ -1519,7 +1509,7 @@ function decodeBasicGet(b: Buffer, o: number, end: number): BasicGet | ProtocolE
   bits = b[o];
   o += 1;
   const noAck = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 70);
   return { id: 3932230, queue, noAck };
 }
 
@@ -1546,7 +1536,7 @@ function decodeBasicGetOk(b: Buffer, o: number, end: number): BasicGetOk | Proto
   if (o + 4 > end) return malformed(60, 71);
   const messageCount = b.readUInt32BE(o);
   o += 4;
-  void o;
+  if (o !== end) return malformed(60, 71);
   return { id: 3932231, deliveryTag, redelivered, exchange, routingKey, messageCount };
 }
 
@@ -1554,7 +1544,7 @@ function decodeBasicGetEmpty(b: Buffer, o: number, end: number): BasicGetEmpty |
   if (o + 1 > end) return malformed(60, 72);
   o += 1 + b[o];
   if (o > end) return malformed(60, 72);
-  void o;
+  if (o !== end) return malformed(60, 72);
   return { id: 3932232 };
 }
 
@@ -1567,7 +1557,7 @@ function decodeBasicAck(b: Buffer, o: number, end: number): BasicAck | ProtocolE
   bits = b[o];
   o += 1;
   const multiple = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 80);
   return { id: 3932240, deliveryTag, multiple };
 }
 
@@ -1580,7 +1570,7 @@ function decodeBasicReject(b: Buffer, o: number, end: number): BasicReject | Pro
   bits = b[o];
   o += 1;
   const requeue = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 90);
   return { id: 3932250, deliveryTag, requeue };
 }
 
@@ -1590,7 +1580,7 @@ function decodeBasicRecoverAsync(b: Buffer, o: number, end: number): BasicRecove
   bits = b[o];
   o += 1;
   const requeue = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 100);
   return { id: 3932260, requeue };
 }
 
@@ -1600,14 +1590,13 @@ function decodeBasicRecover(b: Buffer, o: number, end: number): BasicRecover | P
   bits = b[o];
   o += 1;
   const requeue = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 110);
   return { id: 3932270, requeue };
 }
 
 function decodeBasicRecoverOk(b: Buffer, o: number, end: number): BasicRecoverOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(60, 111);
   return { id: 3932271 };
 }
 
@@ -1621,49 +1610,43 @@ function decodeBasicNack(b: Buffer, o: number, end: number): BasicNack | Protoco
   o += 1;
   const multiple = (bits & 1) !== 0;
   const requeue = (bits & 2) !== 0;
-  void o;
+  if (o !== end) return malformed(60, 120);
   return { id: 3932280, deliveryTag, multiple, requeue };
 }
 
 function decodeTxSelect(b: Buffer, o: number, end: number): TxSelect | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(90, 10);
   return { id: 5898250 };
 }
 
 function decodeTxSelectOk(b: Buffer, o: number, end: number): TxSelectOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(90, 11);
   return { id: 5898251 };
 }
 
 function decodeTxCommit(b: Buffer, o: number, end: number): TxCommit | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(90, 20);
   return { id: 5898260 };
 }
 
 function decodeTxCommitOk(b: Buffer, o: number, end: number): TxCommitOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(90, 21);
   return { id: 5898261 };
 }
 
 function decodeTxRollback(b: Buffer, o: number, end: number): TxRollback | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(90, 30);
   return { id: 5898270 };
 }
 
 function decodeTxRollbackOk(b: Buffer, o: number, end: number): TxRollbackOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(90, 31);
   return { id: 5898271 };
 }
 
@@ -1673,14 +1656,13 @@ function decodeConfirmSelect(b: Buffer, o: number, end: number): ConfirmSelect |
   bits = b[o];
   o += 1;
   const nowait = (bits & 1) !== 0;
-  void o;
+  if (o !== end) return malformed(85, 10);
   return { id: 5570570, nowait };
 }
 
 function decodeConfirmSelectOk(b: Buffer, o: number, end: number): ConfirmSelectOk | ProtocolError {
   void b;
-  void o;
-  void end;
+  if (o !== end) return malformed(85, 11);
   return { id: 5570571 };
 }
 

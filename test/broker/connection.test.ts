@@ -114,7 +114,7 @@ describe('real clients', () => {
 
 describe('handshake on the wire', () => {
   it('a wrong protocol header gets AMQP 0-9-1 back and the socket closed', async () => {
-    for (const header of ['AMQP\x00\x00\x09\x00', 'HTTP/1.1', 'AMQP\x01\x01\x00\x09']) {
+    for (const header of ['AMQP\x00\x00\x09\x00', 'HTTP/1.1', 'AMQP\x01\x01\x09\x01']) {
       const c = await RawClient.connect(broker.port);
       c.send(Buffer.from(header, 'latin1'));
       await c.closed();
@@ -184,7 +184,7 @@ describe('handshake on the wire', () => {
     expect(c.received.filter((r) => r.kind === 'method')).toEqual([]);
   });
 
-  it('an unknown mechanism is refused', async () => {
+  it('an unknown mechanism is refused: the socket closes without a frame, as in RabbitMQ', async () => {
     const c = await RawClient.connect(broker.port);
     c.start();
     await c.expectMethod(MethodId.ConnectionStart);
@@ -197,8 +197,18 @@ describe('handshake on the wire', () => {
       'en_US',
     );
     c.flush();
-    const close = await expectConnectionClose(c);
-    expect(close.replyCode).toBe(403);
+    await c.closed();
+    expect(c.received.filter((r) => r.kind === 'method')).toEqual([]);
+  });
+
+  it('the 0-9 protocol header is taken as 0-9-1, as RabbitMQ does', async () => {
+    const c = await RawClient.connect(broker.port);
+    c.start = () => {};
+    c.send(Buffer.from('AMQP\x01\x01\x00\x09', 'latin1'));
+    await c.until(() => (c.rawBytes.length > 11 ? true : undefined));
+    // A method frame on channel 0 carrying connection.start (10, 10).
+    expect([c.rawBytes[0], c.rawBytes.readUInt16BE(7), c.rawBytes.readUInt16BE(9)]).toEqual([1, 10, 10]);
+    c.destroy();
   });
 
   it('proposes channel_max 2047, frame_max 131072 and heartbeat 60', async () => {
@@ -208,13 +218,16 @@ describe('handshake on the wire', () => {
     c.destroy();
   });
 
-  it('frame_max below 4096 in tune-ok is refused with 530', async () => {
-    const c = await RawClient.connect(broker.port);
-    const done = c.handshake({ frameMax: 1024 }).catch(() => undefined);
-    const close = await expectConnectionClose(c);
-    expect(close.replyCode).toBe(530);
-    await done;
-    c.destroy();
+  it('tune-ok values outside the offer (frame_max < 4096 or 0, channel_max 0) end the connection, as in RabbitMQ', async () => {
+    for (const values of [{ frameMax: 1024 }, { frameMax: 0 }, { frameMax: 131073 }, { channelMax: 0 }]) {
+      const c = await RawClient.connect(broker.port);
+      const done = c.handshake(values).catch(() => undefined);
+      await c.closed();
+      await done;
+      expect(
+        c.received.filter((r) => r.kind === 'method' && r.method.id === MethodId.ConnectionOpenOk),
+      ).toEqual([]);
+    }
   });
 
   it('a smaller negotiated frame_max is enforced on incoming frames (501)', async () => {

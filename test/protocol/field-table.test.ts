@@ -42,8 +42,8 @@ function decodeError(b: Buffer, end = b.length): ProtocolError {
   const t = decodeTable(b, 0, end);
   expect(t).toBeInstanceOf(ProtocolError);
   const e = t as ProtocolError;
-  expect(e.replyCode).toBe(502);
-  expect(e.replyText).toMatch(/^SYNTAX_ERROR - /);
+  expect(e.replyCode).toBe(501);
+  expect(e.replyText).toMatch(/^FRAME_ERROR - /);
   return e;
 }
 

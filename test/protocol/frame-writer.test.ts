@@ -142,6 +142,43 @@ describe('FrameWriter', () => {
     expect(first).toEqual(copy);
   });
 
+  it('drops a frame left unfinished by a field writer that threw, keeping the output whole frames', () => {
+    const w = new FrameWriter(4096);
+    writeBasicPublish(w, 1, 'before', 'rk', false, false);
+    expect(() => writeBasicPublish(w, 1, 'x'.repeat(256), 'rk', false, false)).toThrow(RangeError);
+    expect(() => writeBasicPublish(w, 1, '\u00e9'.repeat(128), 'rk', false, false)).toThrow(RangeError);
+    const taken = Buffer.concat(w.take());
+    expect(events(taken)).toMatchObject([{ kind: 'method', method: { exchange: 'before' } }]);
+    expect(() => writeConnectionStartOk(w, 0, { ['k'.repeat(300)]: 1 }, 'PLAIN', '', 'en_US')).toThrow(
+      RangeError,
+    );
+    writeBasicPublish(w, 1, 'after', 'rk', false, false);
+    expect(events(Buffer.concat(w.take()))).toMatchObject([
+      { kind: 'method', method: { exchange: 'after' } },
+    ]);
+  });
+
+  it('writes shortstrs of any text as UTF-8, up to 255 bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 63 }),
+        fc.string({ unit: 'grapheme-ascii', maxLength: 255 }),
+        (text, ascii) => {
+          const w = new FrameWriter(4096);
+          writeBasicPublish(w, 1, text, ascii, false, false);
+          const bytes = Buffer.concat(w.take());
+          const exchange = Buffer.from(text);
+          expect(bytes[13]).toBe(exchange.length);
+          expect(bytes.subarray(14, 14 + exchange.length)).toEqual(exchange);
+          expect(events(bytes)).toMatchObject([
+            { kind: 'method', method: { exchange: text, routingKey: ascii } },
+          ]);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('counts pending bytes until they are taken', () => {
     const w = new FrameWriter(4096);
     expect(w.pendingBytes).toBe(0);

@@ -104,7 +104,11 @@ function sampleMethod(id: number, table: Record<string, unknown>): Method {
   // Decode a zero-filled payload to learn the field names and types, then fill them in.
   const payload = Buffer.alloc(64);
   payload.writeUInt32BE(id);
-  const blank = decodeMethod(payload, 0, payload.length);
+  // Arguments followed by extra octets are an error, so find the length the zeros decode at.
+  let blank = decodeMethod(payload, 0, 4);
+  for (let end = 5; blank instanceof ProtocolError && end <= payload.length; end++) {
+    blank = decodeMethod(payload, 0, end);
+  }
   if (blank instanceof ProtocolError) throw new Error(`cannot decode blank ${id}`);
   const m: Record<string, unknown> = { ...blank };
   for (const [k, v] of Object.entries(m)) {
