@@ -139,15 +139,23 @@ export class FrameParser {
     const len = b.length;
     while (!this.stopped && len - o >= FRAME_HEADER_SIZE) {
       const type = b[o];
-      const size = b.readUInt32BE(o + 3);
-      if (this.checkHeader(type, size) < 0) return len;
+      const size = b[o + 3] * 0x1000000 + ((b[o + 4] << 16) | (b[o + 5] << 8) | b[o + 6]);
+      const max = this.frameMax;
+      // Checked inline for speed; checkHeader then says what is wrong.
+      if (
+        (max > 0 && size + FRAME_HEADER_SIZE + 1 > max) ||
+        (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT)
+      ) {
+        this.checkHeader(type, size);
+        return len;
+      }
       const end = o + FRAME_HEADER_SIZE + size;
       if (end + 1 > len) break;
       if (b[end] !== FRAME_END) {
         this.fail(`FRAME_ERROR - type ${type}, frame end octet ${b[end]} is not ${FRAME_END}`);
         return len;
       }
-      const channel = b.readUInt16BE(o + 1);
+      const channel = (b[o + 1] << 8) | b[o + 2];
       const start = o + FRAME_HEADER_SIZE;
       o = end + 1;
       switch (type) {

@@ -290,6 +290,23 @@ describe('FrameParser', () => {
     }
   });
 
+  it('reports method arguments followed by extra octets as 501, as RabbitMQ does', () => {
+    const w = new FrameWriter(0);
+    writeBasicPublish(w, 1, 'exchange', 'routing-key', true, true);
+    const full = Buffer.concat(w.take());
+    const payload = Buffer.concat([full.subarray(7, full.length - 1), Buffer.from([0])]);
+    const error = only(parse([frame(1, 1, payload)]).r.events);
+    expect(error.replyCode).toBe(501);
+    expect(error.replyText).toMatch(/^FRAME_ERROR - .*basic\.publish/);
+    expect([error.classId, error.methodId]).toEqual([60, 40]);
+  });
+
+  it('reports a heartbeat frame with a payload as 501', () => {
+    const error = only(parse([frame(8, 0, [0])]).r.events);
+    expect(error.replyCode).toBe(501);
+    expect(error.replyText).toMatch(/^FRAME_ERROR - /);
+  });
+
   it('reports a malformed table inside method arguments as a ProtocolError', () => {
     const w = new FrameWriter(0);
     writeQueueDeclare(w, 1, 'q', false, false, false, false, false, { a: 'b' });
