@@ -36,7 +36,7 @@ import {
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import { Consumer } from './consumer.js';
-import { amqpError, notImplemented } from './errors.js';
+import { amqpError, notImplemented, truncateShortstr } from './errors.js';
 import type { Exchange } from './exchange/exchange.js';
 import { Message } from './message.js';
 import type { Queue } from './queue.js';
@@ -654,7 +654,14 @@ export class Channel {
     );
     this.release();
     this.state = 'closing';
-    writeChannelClose(this.writer, this.number, err.replyCode, err.replyText, err.classId, err.methodId);
+    writeChannelClose(
+      this.writer,
+      this.number,
+      err.replyCode,
+      truncateShortstr(err.replyText),
+      err.classId,
+      err.methodId,
+    );
     this.connection.scheduleFlush();
   }
 

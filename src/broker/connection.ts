@@ -25,7 +25,7 @@ import {
 } from '../protocol/index.js';
 import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
-import { amqpError } from './errors.js';
+import { amqpError, truncateShortstr } from './errors.js';
 import type { VirtualHost } from './vhost.js';
 
 /** What a connection needs from its broker. */
@@ -159,7 +159,15 @@ export class Connection implements FrameHandler {
       if (chunk.length === 0) return;
     }
     if (this.state === 'closed') return;
-    this.parser.push(chunk);
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      // A bug, not bad input: bad input is answered with AMQP errors. Keep the broker up for everyone
+      // else and tell this client, as RabbitMQ does with 541.
+      this.log.error({ err }, 'internal error while handling a frame');
+      this.parser.stop();
+      this.closeWithError(amqpError(ReplyCode.INTERNAL_ERROR, 'internal error'));
+    }
   };
 
   /** Accumulates the 8-byte protocol header (spec 4.2.2); returns the bytes after it once it is complete. */
@@ -567,12 +575,4 @@ export class Connection implements FrameHandler {
     if (wasOpen) this.log.info('connection closed');
     this.host.connectionClosed(this);
   }
-}
-
-/** Reply texts are shortstrs: at most 255 bytes. */
-function truncateShortstr(text: string): string {
-  if (Buffer.byteLength(text) <= 255) return text;
-  let t = text.slice(0, 255);
-  while (Buffer.byteLength(t) > 255) t = t.slice(0, -1);
-  return t;
 }

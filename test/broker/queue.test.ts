@@ -59,6 +59,15 @@ describe('queue.declare', () => {
     await ch3.deleteQueue('eq-q');
   });
 
+  it('a reply text naming a 255-byte queue is cut to fit its shortstr, and the broker carries on', async () => {
+    const { channel } = await openChannel(broker.url);
+    const name = 'q'.repeat(255);
+    const err = await channel.checkQueue(name).catch((e: Error) => e);
+    expect(String(err)).toContain("404 (NOT-FOUND) with message \"NOT_FOUND - no queue 'qqq");
+    const { channel: again } = await openChannel(broker.url);
+    await again.assertQueue(name, { exclusive: true });
+  });
+
   it('names starting with amq. are refused with 403', async () => {
     const { channel } = await openChannel(broker.url);
     await expect(channel.assertQueue('amq.mine')).rejects.toThrow(
