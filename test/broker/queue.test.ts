@@ -63,7 +63,7 @@ describe('queue.declare', () => {
     const { channel } = await openChannel(broker.url);
     const name = 'q'.repeat(255);
     const err = await channel.checkQueue(name).catch((e: Error) => e);
-    expect(String(err)).toContain("404 (NOT-FOUND) with message \"NOT_FOUND - no queue 'qqq");
+    expect(String(err)).toContain('404 (NOT-FOUND) with message "NOT_FOUND - no queue \'qqq');
     const { channel: again } = await openChannel(broker.url);
     await again.assertQueue(name, { exclusive: true });
   });
