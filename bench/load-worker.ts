@@ -1,0 +1,147 @@
+// One publisher or consumer of the load generator, in its own worker thread so that it has an event loop
+// (and a core, when there is one) of its own. The main thread tells it when to run and stop; it stores
+// its message count in the shared counters and reports its thread id for CPU accounting.
+import { parentPort, workerData } from 'node:worker_threads';
+import { currentThreadId } from './cpu.js';
+import { encodePublishBatch, LoadConnection, parseAmqpUrl } from './load-client.js';
+import { LoadCounters } from './load-counters.js';
+import type { Scenario } from './scenarios.js';
+
+export interface LoadWorkerInput {
+  readonly role: 'publisher' | 'consumer';
+  /** The worker's slot among the publishers or the consumers. */
+  readonly index: number;
+  readonly url: string;
+  readonly queue: string;
+  readonly scenario: Scenario;
+  readonly counters: SharedArrayBuffer;
+  /** Most messages published and not yet consumed, over all publishers; 0 for no limit. */
+  readonly window: number;
+}
+
+/** Worker to main thread. */
+export type LoadWorkerReport =
+  | { readonly type: 'ready'; readonly tid: number | undefined }
+  | { readonly type: 'done'; readonly messages: number; readonly blocked: number }
+  | { readonly type: 'error'; readonly message: string };
+
+/** Main thread to worker: publishers start on 'run'; everyone closes its connection on 'stop'. */
+export type LoadWorkerCommand = { readonly type: 'run' } | { readonly type: 'stop' };
+
+// A publish batch is about this many bytes: large writes, few syscalls, a bounded socket buffer.
+const BATCH_BYTES = 64 * 1024;
+// Batches written per event-loop turn before yielding to commands and socket events.
+const MAX_BATCHES_PER_TURN = 16;
+// How often a publisher whose window is full looks at the consumers' counts again.
+const WINDOW_POLL_MS = 1;
+
+const port = parentPort;
+if (!port) throw new Error('load-worker.js runs as a worker thread');
+const input = workerData as LoadWorkerInput;
+const counters = new LoadCounters(input.scenario.publishers, input.scenario.consumers, input.counters);
+
+function report(r: LoadWorkerReport): void {
+  port?.postMessage(r);
+}
+
+async function publisher(): Promise<void> {
+  const { scenario, index } = input;
+  const conn = await LoadConnection.open(parseAmqpUrl(input.url), 'warren-bench publisher');
+  const shape = { routingKey: input.queue, bodySize: scenario.bodySize, persistent: scenario.persistent };
+  const setBytes = encodePublishBatch(conn.frameMax, shape, 1).length;
+  const perBatch = Math.max(1, Math.floor(BATCH_BYTES / setBytes));
+  const batch = encodePublishBatch(conn.frameMax, shape, perBatch);
+  // A window smaller than two batches would stall the pipeline between batches.
+  const window = input.window > 0 ? Math.max(input.window, 2 * perBatch) : 0;
+  const socket = conn.socket;
+  let published = 0;
+  let running = false;
+  let finished = false;
+
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    const failure = conn.failure;
+    conn
+      .close()
+      .then(() =>
+        report(
+          failure
+            ? { type: 'error', message: failure.message }
+            : { type: 'done', messages: published, blocked: conn.blockedCount },
+        ),
+      );
+  };
+
+  const pump = (): void => {
+    for (let i = 0; i < MAX_BATCHES_PER_TURN; i++) {
+      if (!running || conn.failure) {
+        finish();
+        return;
+      }
+      if (window > 0 && counters.published() - counters.consumed() + perBatch > window) {
+        setTimeout(pump, WINDOW_POLL_MS);
+        return;
+      }
+      published += perBatch;
+      counters.setPublished(index, published);
+      if (!socket.write(batch)) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    setImmediate(pump);
+  };
+
+  socket.once('close', () => {
+    if (!finished) report({ type: 'error', message: conn.failure?.message ?? 'socket closed' });
+  });
+  port?.on('message', (command: LoadWorkerCommand) => {
+    if (command.type === 'run' && !running && !finished) {
+      running = true;
+      pump();
+    } else if (command.type === 'stop') {
+      if (running) running = false;
+      else finish();
+    }
+  });
+  report({ type: 'ready', tid: currentThreadId() });
+}
+
+async function consumer(): Promise<void> {
+  const { scenario, index } = input;
+  const conn = await LoadConnection.open(parseAmqpUrl(input.url), 'warren-bench consumer');
+  const ackEvery = scenario.noAck ? 0 : Math.max(1, Math.floor(scenario.prefetch / 2));
+  let consumed = 0;
+  let lastTag = 0;
+  let ackedTag = 0;
+  let stopping = false;
+  if (!scenario.noAck && scenario.prefetch > 0) await conn.qos(scenario.prefetch);
+  conn.socket.once('close', () => {
+    if (!stopping) report({ type: 'error', message: conn.failure?.message ?? 'socket closed' });
+  });
+  await conn.consume(input.queue, scenario.noAck, {
+    onMessage(deliveryTag: number) {
+      consumed++;
+      lastTag = deliveryTag;
+    },
+    afterRead() {
+      counters.setConsumed(index, consumed);
+      if (ackEvery > 0 && lastTag - ackedTag >= ackEvery) {
+        conn.ack(lastTag);
+        ackedTag = lastTag;
+        conn.flush();
+      }
+    },
+  });
+  port?.on('message', (command: LoadWorkerCommand) => {
+    if (command.type !== 'stop' || stopping) return;
+    stopping = true;
+    conn.close().then(() => report({ type: 'done', messages: consumed, blocked: conn.blockedCount }));
+  });
+  report({ type: 'ready', tid: currentThreadId() });
+}
+
+(input.role === 'publisher' ? publisher() : consumer()).catch((err: unknown) => {
+  report({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+});

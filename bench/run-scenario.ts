@@ -1,0 +1,230 @@
+// One measured run of a scenario against one broker: declare the queue, start the consumers and then the
+// publishers in worker threads, warm up, measure, read the queue depth, stop, clean up.
+import { Worker } from 'node:worker_threads';
+import { cpuSeconds, machineBusySeconds } from './cpu.js';
+import { LoadConnection, parseAmqpUrl } from './load-client.js';
+import { LoadCounters } from './load-counters.js';
+import type { LoadWorkerCommand, LoadWorkerInput, LoadWorkerReport } from './load-worker.js';
+import type { Scenario } from './scenarios.js';
+
+export interface Target {
+  readonly label: string;
+  readonly url: string;
+  /** The broker's process, for its CPU time; undefined when unknown. */
+  readonly pid: number | undefined;
+}
+
+export interface RunOptions {
+  readonly warmupSeconds: number;
+  readonly seconds: number;
+  /** Most messages in flight (published, not yet consumed); 0 for no limit. */
+  readonly window: number;
+}
+
+export interface RunResult {
+  readonly label: string;
+  /** Wall time of the measured interval. */
+  readonly seconds: number;
+  readonly published: number;
+  readonly consumed: number;
+  /** Ready messages in the queue at the end of the measured interval. */
+  readonly queueDepth: number;
+  /** CPU seconds in the measured interval; undefined where /proc could not tell. */
+  readonly brokerCpu: number | undefined;
+  readonly loadCpu: number;
+  readonly publisherCpu: number | undefined;
+  readonly consumerCpu: number | undefined;
+  /** All cores' busy time, the broker and the bench included: the rest is what else ran meanwhile. */
+  readonly machineCpu: number | undefined;
+  /** connection.blocked notifications the publishers received. */
+  readonly blocked: number;
+  /**
+   * Messages published in the whole run (warm-up included) that the consumers had not received a few
+   * seconds after the publishers closed: 0 unless the broker (or the bench) lost messages.
+   */
+  readonly undelivered: number;
+}
+
+const WORKER_READY_MS = 15_000;
+const WORKER_DONE_MS = 10_000;
+// After the publishers close, how long the consumers get to receive what is still queued.
+const DRAIN_MS = 5_000;
+
+class LoadWorker {
+  readonly worker: Worker;
+  tid: number | undefined;
+  private readonly ready: Promise<void>;
+  private readonly done: Promise<{ messages: number; blocked: number }>;
+  /** Rejects when the worker reports an error or dies; every wait races against it. */
+  readonly failed: Promise<never>;
+
+  constructor(input: LoadWorkerInput) {
+    this.worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: input });
+    let onReady: () => void = () => {};
+    let onDone: (d: { messages: number; blocked: number }) => void = () => {};
+    let onFailed: (err: Error) => void = () => {};
+    this.ready = new Promise((resolve) => {
+      onReady = resolve;
+    });
+    this.done = new Promise((resolve) => {
+      onDone = resolve;
+    });
+    this.failed = new Promise<never>((_, reject) => {
+      onFailed = reject;
+    });
+    this.failed.catch(() => {});
+    const name = `${input.role} ${input.index}`;
+    this.worker.on('message', (r: LoadWorkerReport) => {
+      if (r.type === 'ready') {
+        this.tid = r.tid;
+        onReady();
+      } else if (r.type === 'done') onDone(r);
+      else onFailed(new Error(`${name}: ${r.message}`));
+    });
+    this.worker.on('error', (err) => onFailed(new Error(`${name}: ${err.message}`)));
+    this.worker.on('exit', (code) => onFailed(new Error(`${name} exited (${code})`)));
+  }
+
+  send(command: LoadWorkerCommand): void {
+    this.worker.postMessage(command);
+  }
+
+  waitReady(): Promise<void> {
+    return bounded(Promise.race([this.ready, this.failed]), WORKER_READY_MS, 'worker start');
+  }
+
+  waitDone(): Promise<{ messages: number; blocked: number }> {
+    return bounded(Promise.race([this.done, this.failed]), WORKER_DONE_MS, 'worker stop');
+  }
+
+  cpu(): number | undefined {
+    return this.tid === undefined ? undefined : cpuSeconds(process.pid, this.tid);
+  }
+}
+
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function sleep(seconds: number, failed: Promise<never>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const slept = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, seconds * 1000);
+  });
+  return Promise.race([slept, failed]).finally(() => clearTimeout(timer));
+}
+
+function sum(values: (number | undefined)[]): number | undefined {
+  let total = 0;
+  for (const v of values) {
+    if (v === undefined) return undefined;
+    total += v;
+  }
+  return total;
+}
+
+function minus(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : a - b;
+}
+
+interface Snapshot {
+  readonly time: bigint;
+  readonly published: number;
+  readonly consumed: number;
+  readonly brokerCpu: number | undefined;
+  readonly loadCpu: number;
+  readonly publisherCpu: number | undefined;
+  readonly consumerCpu: number | undefined;
+  readonly machineCpu: number | undefined;
+}
+
+let runNumber = 0;
+
+export async function runScenario(
+  scenario: Scenario,
+  target: Target,
+  options: RunOptions,
+): Promise<RunResult> {
+  const queue = `warren-bench-${scenario.name}-${process.pid}-${++runNumber}`;
+  const control = await LoadConnection.open(parseAmqpUrl(target.url), 'warren-bench control');
+  const counters = new LoadCounters(scenario.publishers, scenario.consumers);
+  const publishers: LoadWorker[] = [];
+  const consumers: LoadWorker[] = [];
+  const all = () => [...consumers, ...publishers];
+  let queueDeleted = false;
+  try {
+    await control.declareQueue(queue, { durable: scenario.durableQueue });
+    const start = (role: 'publisher' | 'consumer', index: number) =>
+      new LoadWorker({
+        role,
+        index,
+        url: target.url,
+        queue,
+        scenario,
+        counters: counters.buffer,
+        window: options.window,
+      });
+    for (let i = 0; i < scenario.consumers; i++) consumers.push(start('consumer', i));
+    await Promise.all(consumers.map((w) => w.waitReady()));
+    for (let i = 0; i < scenario.publishers; i++) publishers.push(start('publisher', i));
+    await Promise.all(publishers.map((w) => w.waitReady()));
+    const failed = Promise.race(all().map((w) => w.failed));
+    failed.catch(() => {});
+
+    const snapshot = (): Snapshot => {
+      const usage = process.cpuUsage();
+      return {
+        time: process.hrtime.bigint(),
+        published: counters.published(),
+        consumed: counters.consumed(),
+        brokerCpu: target.pid === undefined ? undefined : cpuSeconds(target.pid),
+        loadCpu: (usage.user + usage.system) / 1e6,
+        publisherCpu: sum(publishers.map((w) => w.cpu())),
+        consumerCpu: sum(consumers.map((w) => w.cpu())),
+        machineCpu: machineBusySeconds(),
+      };
+    };
+
+    for (const w of publishers) w.send({ type: 'run' });
+    await sleep(options.warmupSeconds, failed);
+    const s0 = snapshot();
+    await sleep(options.seconds, failed);
+    const s1 = snapshot();
+    const { messageCount } = await control.declareQueue(queue, { passive: true });
+
+    for (const w of publishers) w.send({ type: 'stop' });
+    const published = await Promise.all(publishers.map((w) => w.waitDone()));
+    // Publishers have their close-ok, so the broker has taken every publish: let the consumers catch up.
+    const drainEnd = Date.now() + DRAIN_MS;
+    while (counters.consumed() < counters.published() && Date.now() < drainEnd) await sleep(0.01, failed);
+    const undelivered = counters.published() - counters.consumed();
+    for (const w of consumers) w.send({ type: 'stop' });
+    await Promise.all(consumers.map((w) => w.waitDone()));
+    await control.deleteQueue(queue);
+    queueDeleted = true;
+
+    return {
+      label: target.label,
+      seconds: Number(s1.time - s0.time) / 1e9,
+      published: s1.published - s0.published,
+      consumed: s1.consumed - s0.consumed,
+      queueDepth: messageCount,
+      brokerCpu: minus(s1.brokerCpu, s0.brokerCpu),
+      loadCpu: s1.loadCpu - s0.loadCpu,
+      publisherCpu: minus(s1.publisherCpu, s0.publisherCpu),
+      consumerCpu: minus(s1.consumerCpu, s0.consumerCpu),
+      machineCpu: minus(s1.machineCpu, s0.machineCpu),
+      blocked: published.reduce((n, p) => n + p.blocked, 0),
+      undelivered,
+    };
+  } finally {
+    await Promise.all(all().map((w) => w.worker.terminate()));
+    // After a failure, still try not to leave the queue behind in a long-running reference broker.
+    if (!queueDeleted) await control.deleteQueue(queue).catch(() => {});
+    await control.close();
+  }
+}
