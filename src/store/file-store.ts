@@ -1,0 +1,702 @@
+// The durable store: message segments, the queue index and the definitions file in one directory,
+// written by group commit. publish/remove/delivered/dropQueue only encode records into write buffers
+// and update the in-memory queue state; one batch at a time then writes each file once (one writev)
+// and, in the fsync mode, syncs each file once, off the event loop (fs async APIs). While a batch is in
+// flight the next one accumulates, and it starts as soon as the first is done. afterSync callbacks are
+// released in call order once their batch is durable.
+//
+// Files (formats in their modules): warren.lock (lock-file.ts), NNNNNNNNNN.seg (segment-format.ts),
+// queues.idx (queue-index-format.ts), definitions.json (definitions-file.ts).
+//
+// Failures: a write or sync that fails hands its StoreError to the batch's callbacks and leaves what it
+// was writing queued, to be written again at the same file positions with the next batch (after a
+// failed fsync the kernel may have dropped the pages, so those bytes are rewritten too). What was
+// durable stays durable; nothing throws out of the record methods.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { DefinitionsWriter } from './definitions-file.js';
+import { nodeIo, type StoreFile, type StoreIo, writeFully } from './file-io.js';
+import { acquireLock, type LockFile } from './lock-file.js';
+import {
+  encodeDeliveredRecord,
+  encodeDropRecord,
+  encodeEnqueueRecord,
+  encodeIndexHeader,
+  encodeQueueRecord,
+  encodeRemoveRecord,
+  INDEX_FILE,
+  INDEX_TEMP_FILE,
+  MAX_ENQUEUE_QUEUES,
+  MAX_QUEUE_NAME,
+} from './queue-index-format.js';
+import { recover } from './recovery.js';
+import { Segment } from './segment.js';
+import {
+  encodeMessageRecord,
+  encodeSegmentHeader,
+  messageRecordLength,
+  SEGMENT_HEADER_SIZE,
+  segmentFileName,
+} from './segment-format.js';
+import type { Recovered, Store, StoredMessage } from './store.js';
+import { StoreError } from './store-error.js';
+import { type StoreLogger, silentLogger } from './store-logger.js';
+import { utf8Length } from './utf8.js';
+import { WriteBuffer } from './write-buffer.js';
+
+export interface FileStoreOptions {
+  /** The store's directory; created if missing. One broker at a time (see the lock file). */
+  dir: string;
+  /** Sync every batch before its callbacks run (durable against power loss), or only write it. */
+  fsync: boolean;
+  /** Bytes at which a segment file is closed and a new one started; default 64 MiB. */
+  segmentSize?: number;
+  logger?: Logger;
+  /** The index is rewritten once it passes this size and four times its live content; default 16 MiB. */
+  indexCompactBytes?: number;
+  /** For tests: the write path's file operations, to inject failures. */
+  io?: StoreIo;
+}
+
+type Callback = (err?: Error) => void;
+
+interface QueueState {
+  /** The queue's number in the current index file, or -1 until a QUEUE record names it there. */
+  number: number;
+  /** Message id -> segment number * 2 + delivered flag, in publish order. */
+  entries: Map<number, number>;
+}
+
+interface Batch {
+  segments: { segment: Segment; chunks: Buffer[] }[];
+  /** Records to append to the index, or undefined when `rewrite` replaces the whole file. */
+  index: Buffer[] | undefined;
+  rewrite: Buffer[] | undefined;
+  callbacks: Callback[];
+  /** Per callback: a failure of a record call made before it (validation), reported even if the batch succeeds. */
+  failures: (StoreError | undefined)[];
+  deletes: Segment[];
+}
+
+const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+const DEFAULT_INDEX_COMPACT_BYTES = 16 * 1024 * 1024;
+/** Rough index bytes per live queue entry (an ENQUEUE record, sometimes a DELIVERED one). */
+const INDEX_BYTES_PER_ENTRY = 40;
+/** How long delivered marks (and retries after a failure) may wait for a batch. */
+const LAZY_FLUSH_MS = 100;
+
+type State = 'new' | 'opening' | 'open' | 'closing' | 'closed';
+
+export class FileStore implements Store {
+  private readonly dir: string;
+  private readonly fsync: boolean;
+  private readonly segmentSize: number;
+  private readonly indexCompactBytes: number;
+  private readonly logger: StoreLogger;
+  private readonly io: StoreIo;
+  private readonly definitions: DefinitionsWriter;
+  private state: State = 'new';
+  private lock: LockFile | undefined;
+
+  private readonly queues = new Map<string, QueueState>();
+  private nextQueueNumber = 0;
+  private liveEntries = 0;
+  private maxMessageId = 0;
+  /** Scratch for the queues of one publish, and their numbers. */
+  private readonly states: QueueState[] = [];
+  private readonly numbers: number[] = [];
+
+  private readonly segments = new Map<number, Segment>();
+  private active: Segment | undefined;
+  private nextSegment = 1;
+  private readonly segmentOut = new WriteBuffer();
+  private dirtySegments: Segment[] = [];
+  private deletes: Segment[] = [];
+
+  private readonly indexPath: string;
+  private indexFile: StoreFile | undefined;
+  private indexWritten = 0;
+  private readonly indexOut = new WriteBuffer();
+  private indexUnwritten: Buffer[] = [];
+  private indexNeedsRewrite = false;
+
+  private callbacks: Callback[] = [];
+  private failures: (StoreError | undefined)[] = [];
+  /** A record call failed since the last afterSync: the next callback reports it. */
+  private failure: StoreError | undefined;
+  /** Something is pending that a batch should write now (not only lazy delivered marks). */
+  private urgent = false;
+  private flushScheduled = false;
+  private lazyTimer: NodeJS.Timeout | undefined;
+  private inFlight = false;
+  private closing: Promise<void> | undefined;
+  private lastErrorLogged = 0;
+
+  constructor(options: FileStoreOptions) {
+    this.dir = options.dir;
+    this.fsync = options.fsync;
+    this.segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    this.indexCompactBytes = options.indexCompactBytes ?? DEFAULT_INDEX_COMPACT_BYTES;
+    this.logger = options.logger ?? silentLogger;
+    this.io = options.io ?? nodeIo;
+    this.definitions = new DefinitionsWriter(this.dir, this.fsync, this.io);
+    this.indexPath = join(this.dir, INDEX_FILE);
+  }
+
+  async open(): Promise<Recovered> {
+    if (this.state !== 'new') throw new StoreError('CLOSED', `the store in ${this.dir} was already opened`);
+    this.state = 'opening';
+    try {
+      await mkdir(this.dir, { recursive: true });
+    } catch (err) {
+      this.state = 'new';
+      throw new StoreError('IO', `cannot create the store directory ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const lock = await acquireLock(this.dir);
+    if (lock instanceof StoreError) {
+      this.state = 'new';
+      throw lock;
+    }
+    this.lock = lock;
+    try {
+      const started = performance.now();
+      const state = await recover(this.dir, this.logger);
+      if (state instanceof StoreError) throw state;
+      for (const [name, entries] of state.queues) {
+        this.queues.set(name, { number: -1, entries });
+        this.liveEntries += entries.size;
+      }
+      for (const [number, { references, bytes }] of state.segments) {
+        const segment = new Segment(number, this.dir, bytes, true);
+        segment.references = references;
+        this.segments.set(number, segment);
+      }
+      this.nextSegment = state.nextSegment;
+      const { recovered } = state;
+      this.maxMessageId = recovered.maxMessageId;
+      // A fresh index of what was recovered: no skipped records or torn tail stays in the file we append to.
+      await this.rewriteIndex(this.snapshotIndex());
+      this.state = 'open';
+      this.logger.info(
+        {
+          dir: this.dir,
+          queues: recovered.queues.size,
+          messages: recovered.messages.size,
+          segments: this.segments.size,
+          dropped: recovered.dropped,
+          ms: Math.round(performance.now() - started),
+        },
+        'store opened',
+      );
+      return recovered;
+    } catch (err) {
+      await this.indexFile?.close().catch(() => undefined);
+      this.indexFile = undefined;
+      await lock.release();
+      this.lock = undefined;
+      this.state = 'closed';
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('IO', `opening the store in ${this.dir} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  publish(message: StoredMessage, queues: readonly string[]): void {
+    if (this.state !== 'open') {
+      this.failure = this.notOpen();
+      return;
+    }
+    const count = queues.length;
+    if (count === 0) return;
+    const exchangeLength = utf8Length(message.exchange);
+    const routingKeyLength = utf8Length(message.routingKey);
+    const recordLength = messageRecordLength(message, exchangeLength, routingKeyLength);
+    if (typeof recordLength === 'string') {
+      this.failure = new StoreError('INVALID', `cannot store message ${message.id}: ${recordLength}`);
+      return;
+    }
+    const states = this.states;
+    for (let i = 0; i < count; i++) {
+      const queue = this.queueFor(queues[i]);
+      if (queue === undefined) {
+        this.failure = new StoreError('INVALID', `cannot store message ${message.id}: queue name too long`);
+        return;
+      }
+      states[i] = queue;
+    }
+    let segment = this.active;
+    if (
+      segment === undefined ||
+      (segment.size + recordLength > this.segmentSize && segment.size > SEGMENT_HEADER_SIZE)
+    ) {
+      segment = this.roll();
+    }
+    const id = message.id;
+    const value = segment.number * 2;
+    const numbers = this.numbers;
+    let added = 0;
+    for (let i = 0; i < count; i++) {
+      const queue = states[i];
+      // A queue named twice, or a message id published twice, is recorded once.
+      if (queue.entries.has(id)) continue;
+      queue.entries.set(id, value);
+      numbers[added++] = queue.number;
+    }
+    if (added === 0) return;
+    segment.references += added;
+    this.liveEntries += added;
+    encodeMessageRecord(this.segmentOut, message, exchangeLength, routingKeyLength, recordLength);
+    segment.size += recordLength;
+    for (let i = 0; i < added; i += MAX_ENQUEUE_QUEUES) {
+      encodeEnqueueRecord(
+        this.indexOut,
+        id,
+        segment.number,
+        numbers,
+        i,
+        Math.min(MAX_ENQUEUE_QUEUES, added - i),
+      );
+    }
+    if (id > this.maxMessageId) this.maxMessageId = id;
+    this.urgent = true;
+    this.flushSoon();
+  }
+
+  remove(queue: string, messageId: number): void {
+    if (this.state !== 'open') return;
+    const state = this.queues.get(queue);
+    const value = state?.entries.get(messageId);
+    if (state === undefined || value === undefined) return;
+    state.entries.delete(messageId);
+    this.liveEntries--;
+    this.release((value - (value & 1)) / 2);
+    encodeRemoveRecord(this.indexOut, state.number, messageId);
+    this.urgent = true;
+    this.flushSoon();
+  }
+
+  delivered(queue: string, messageId: number): void {
+    if (this.state !== 'open') return;
+    const state = this.queues.get(queue);
+    const value = state?.entries.get(messageId);
+    if (state === undefined || value === undefined || (value & 1) === 1) return;
+    state.entries.set(messageId, value + 1);
+    encodeDeliveredRecord(this.indexOut, state.number, messageId);
+    this.flushLazily();
+  }
+
+  dropQueue(queue: string): void {
+    if (this.state !== 'open') return;
+    const state = this.queues.get(queue);
+    if (state === undefined || state.entries.size === 0) return;
+    for (const value of state.entries.values()) this.release((value - (value & 1)) / 2);
+    this.liveEntries -= state.entries.size;
+    state.entries.clear();
+    encodeDropRecord(this.indexOut, state.number);
+    this.urgent = true;
+    this.flushSoon();
+  }
+
+  afterSync(callback: (err?: Error) => void): void {
+    if (this.state !== 'open' && this.state !== 'closing') {
+      const error = this.notOpen();
+      setImmediate(callback, error);
+      return;
+    }
+    this.callbacks.push(callback);
+    this.failures.push(this.failure);
+    this.failure = undefined;
+    this.urgent = true;
+    this.flushSoon();
+  }
+
+  saveDefinitions(definitions: unknown): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.notOpen());
+    return this.definitions.save(definitions);
+  }
+
+  close(): Promise<void> {
+    if (this.state === 'new' || this.state === 'closed') return this.closing ?? Promise.resolve();
+    if (this.state === 'opening')
+      return Promise.reject(new StoreError('CLOSED', 'the store is still opening'));
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  diskUsage(): { segments: number; bytes: number } {
+    let segments = 0;
+    let bytes = this.indexWritten;
+    for (const segment of this.segments.values()) {
+      if (segment.written === 0) continue;
+      segments++;
+      bytes += segment.written;
+    }
+    return { segments, bytes };
+  }
+
+  private async shutDown(): Promise<void> {
+    this.state = 'closing';
+    let error: Error | undefined;
+    // Everything buffered, delivered marks included, goes out in last batches; callers may still add
+    // afterSync callbacks while those run, so drain until nothing is left.
+    do {
+      error = await new Promise<Error | undefined>((resolve) => {
+        this.callbacks.push(resolve);
+        this.failures.push(undefined);
+        this.urgent = true;
+        this.flushSoon();
+      });
+    } while (this.inFlight || this.urgent || this.callbacks.length > 0);
+    // From here on no batch starts and new calls are refused.
+    this.state = 'closed';
+    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
+    await this.definitions.idle();
+    const files: StoreFile[] = [];
+    if (this.indexFile !== undefined) files.push(this.indexFile);
+    for (const segment of this.segments.values()) if (segment.file !== undefined) files.push(segment.file);
+    for (const file of files) {
+      try {
+        // Without the fsync mode this is the one sync the data gets: at a clean shutdown.
+        if (!this.fsync && error === undefined) await file.sync();
+        await file.close();
+      } catch (err) {
+        error ??= new StoreError('IO', `closing the store's files failed: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
+    this.indexFile = undefined;
+    for (const segment of this.segments.values()) segment.file = undefined;
+    await this.lock?.release();
+    this.lock = undefined;
+    this.logger.info({ dir: this.dir }, 'store closed');
+    if (error !== undefined) throw error;
+  }
+
+  private notOpen(): StoreError {
+    return new StoreError(
+      'CLOSED',
+      `the store in ${this.dir} is ${this.state === 'new' ? 'not open' : 'closed'}`,
+    );
+  }
+
+  /** The queue's state, named in the index if it is not yet; undefined if the name is too long. */
+  private queueFor(name: string): QueueState | undefined {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = { number: -1, entries: new Map() };
+      this.queues.set(name, queue);
+    }
+    if (queue.number < 0) {
+      const nameLength = utf8Length(name);
+      if (nameLength > MAX_QUEUE_NAME) return undefined;
+      queue.number = this.nextQueueNumber++;
+      encodeQueueRecord(this.indexOut, queue.number, name, nameLength);
+    }
+    return queue;
+  }
+
+  /** Seals the active segment (its buffered records go with it) and starts the next one. */
+  private roll(): Segment {
+    const old = this.active;
+    if (old !== undefined) {
+      old.sealed = true;
+      this.takeSegmentOut(old);
+      this.markDirty(old);
+      if (old.references === 0) this.scheduleDelete(old);
+    }
+    const segment = new Segment(this.nextSegment++, this.dir, SEGMENT_HEADER_SIZE, false);
+    this.segmentOut.appendReference(encodeSegmentHeader(segment.number));
+    this.segments.set(segment.number, segment);
+    this.active = segment;
+    this.markDirty(segment);
+    return segment;
+  }
+
+  private release(segmentNumber: number): void {
+    const segment = this.segments.get(segmentNumber);
+    if (segment === undefined) return;
+    segment.references--;
+    if (segment.references === 0 && segment.sealed) this.scheduleDelete(segment);
+  }
+
+  private scheduleDelete(segment: Segment): void {
+    if (segment.deleting) return;
+    segment.deleting = true;
+    this.deletes.push(segment);
+    this.urgent = true;
+    this.flushSoon();
+  }
+
+  private markDirty(segment: Segment): void {
+    if (segment.dirty) return;
+    segment.dirty = true;
+    this.dirtySegments.push(segment);
+  }
+
+  private takeSegmentOut(segment: Segment): void {
+    const chunks = this.segmentOut.take();
+    for (const chunk of chunks) segment.unwritten.push(chunk);
+  }
+
+  private flushSoon(): void {
+    if (this.flushScheduled || this.inFlight) return;
+    this.flushScheduled = true;
+    setImmediate(this.runBatch);
+  }
+
+  private flushLazily(): void {
+    if (this.flushScheduled || this.inFlight || this.lazyTimer !== undefined) return;
+    this.lazyTimer = setTimeout(this.runBatch, LAZY_FLUSH_MS);
+    this.lazyTimer.unref();
+  }
+
+  private readonly runBatch = (): void => {
+    this.flushScheduled = false;
+    if (this.lazyTimer !== undefined) {
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = undefined;
+    }
+    if (this.inFlight || this.state === 'closed') return;
+    const batch = this.takeBatch();
+    if (batch === undefined) return;
+    this.inFlight = true;
+    void this.writeBatch(batch).then((error) => this.finishBatch(batch, error));
+  };
+
+  private takeBatch(): Batch | undefined {
+    if (this.active !== undefined && this.segmentOut.length > 0) {
+      this.takeSegmentOut(this.active);
+      this.markDirty(this.active);
+    }
+    const segments: Batch['segments'] = [];
+    for (const segment of this.dirtySegments) {
+      segment.dirty = false;
+      segments.push({ segment, chunks: segment.unwritten });
+      segment.unwritten = [];
+    }
+    this.dirtySegments = [];
+    let index: Buffer[] | undefined;
+    let rewrite: Buffer[] | undefined;
+    const indexBytes = this.indexWritten + this.indexOut.length;
+    if (
+      this.indexNeedsRewrite ||
+      (indexBytes > this.indexCompactBytes && indexBytes > 4 * INDEX_BYTES_PER_ENTRY * this.liveEntries)
+    ) {
+      // The snapshot holds everything up to now: the index records waiting are superseded.
+      this.indexUnwritten = [];
+      this.indexOut.clear();
+      this.indexNeedsRewrite = false;
+      rewrite = this.snapshotIndex();
+    } else {
+      index = this.indexUnwritten;
+      for (const chunk of this.indexOut.take()) index.push(chunk);
+      this.indexUnwritten = [];
+    }
+    const batch: Batch = {
+      segments,
+      index,
+      rewrite,
+      callbacks: this.callbacks,
+      failures: this.failures,
+      deletes: this.deletes,
+    };
+    this.callbacks = [];
+    this.failures = [];
+    this.deletes = [];
+    this.urgent = false;
+    if (
+      segments.length === 0 &&
+      (index === undefined || index.length === 0) &&
+      rewrite === undefined &&
+      batch.callbacks.length === 0 &&
+      batch.deletes.length === 0
+    ) {
+      return undefined;
+    }
+    return batch;
+  }
+
+  private async writeBatch(batch: Batch): Promise<StoreError | undefined> {
+    const [segmentError, indexError] = await Promise.all([this.writeSegments(batch), this.writeIndex(batch)]);
+    const error = segmentError ?? indexError;
+    // Only once the index no longer references them durably may segments go.
+    if (error === undefined) await this.deleteSegments(batch.deletes);
+    else for (const segment of batch.deletes) this.deletes.push(segment);
+    return error;
+  }
+
+  private async writeSegments(batch: Batch): Promise<StoreError | undefined> {
+    let error: StoreError | undefined;
+    let created = false;
+    for (const { segment, chunks } of batch.segments) {
+      const position = segment.written;
+      try {
+        if (chunks.length > 0) {
+          if (segment.file === undefined) {
+            segment.file = await this.io.open(segment.path, segment.written === 0 ? 'wx' : 'r+');
+            created ||= segment.written === 0;
+          }
+          segment.written += await writeFully(segment.file, chunks, position);
+          if (this.fsync) await segment.file.sync();
+        }
+        if (segment.sealed && segment.file !== undefined && segment.unwritten.length === 0) {
+          const file = segment.file;
+          segment.file = undefined;
+          await file.close();
+        }
+      } catch (err) {
+        // Written again, from the same position, by the next batch.
+        segment.written = position;
+        segment.unwritten = chunks.concat(segment.unwritten);
+        this.markDirty(segment);
+        error ??= ioError(`writing segment ${segmentFileName(segment.number)}`, err);
+      }
+    }
+    if (created && this.fsync) {
+      try {
+        await this.io.syncDir(this.dir);
+      } catch (err) {
+        error ??= ioError('syncing the store directory', err);
+      }
+    }
+    return error;
+  }
+
+  private async writeIndex(batch: Batch): Promise<StoreError | undefined> {
+    if (batch.rewrite !== undefined) {
+      try {
+        await this.rewriteIndex(batch.rewrite);
+        return undefined;
+      } catch (err) {
+        this.indexNeedsRewrite = true;
+        return ioError(`rewriting ${INDEX_FILE}`, err);
+      }
+    }
+    const chunks = batch.index ?? [];
+    if (chunks.length === 0 || this.indexFile === undefined) return undefined;
+    const position = this.indexWritten;
+    try {
+      this.indexWritten += await writeFully(this.indexFile, chunks, position);
+      if (this.fsync) await this.indexFile.sync();
+      return undefined;
+    } catch (err) {
+      this.indexWritten = position;
+      this.indexUnwritten = chunks.concat(this.indexUnwritten);
+      return ioError(`writing ${INDEX_FILE}`, err);
+    }
+  }
+
+  /** Renumbers the queues and encodes the whole index as of now; forgets queues that hold nothing. */
+  private snapshotIndex(): Buffer[] {
+    const out = new WriteBuffer();
+    encodeIndexHeader(out, this.maxMessageId);
+    const single = [0];
+    let number = 0;
+    for (const [name, queue] of this.queues) {
+      if (queue.entries.size === 0) {
+        this.queues.delete(name);
+        continue;
+      }
+      queue.number = number++;
+      single[0] = queue.number;
+      encodeQueueRecord(out, queue.number, name, utf8Length(name));
+      for (const [id, value] of queue.entries) {
+        encodeEnqueueRecord(out, id, (value - (value & 1)) / 2, single, 0, 1);
+        if ((value & 1) === 1) encodeDeliveredRecord(out, queue.number, id);
+      }
+    }
+    this.nextQueueNumber = number;
+    return out.take();
+  }
+
+  /** Writes `chunks` as the new index file: a temporary file, synced, renamed over the old one. */
+  private async rewriteIndex(chunks: Buffer[]): Promise<void> {
+    const temp = join(this.dir, INDEX_TEMP_FILE);
+    const file = await this.io.open(temp, 'w');
+    let size: number;
+    try {
+      size = await writeFully(file, chunks, 0);
+      if (this.fsync) await file.sync();
+      await this.io.rename(temp, this.indexPath);
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      throw err;
+    }
+    const old = this.indexFile;
+    this.indexFile = file;
+    this.indexWritten = size;
+    await old?.close().catch(() => undefined);
+    if (this.fsync) await this.io.syncDir(this.dir);
+  }
+
+  private async deleteSegments(segments: Segment[]): Promise<void> {
+    for (const segment of segments) {
+      // Only a sealed segment nothing references goes; one referenced again is kept.
+      if (segment.references > 0 || !segment.sealed) {
+        segment.deleting = false;
+        continue;
+      }
+      try {
+        if (segment.file !== undefined) {
+          const file = segment.file;
+          segment.file = undefined;
+          await file.close();
+        }
+        await this.io.unlink(segment.path);
+        this.segments.delete(segment.number);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          this.segments.delete(segment.number);
+        } else {
+          // The data is safe either way; the next open deletes what nothing references.
+          this.logger.warn(
+            { segment: segment.number, err: (err as Error).message },
+            'store: cannot delete a segment',
+          );
+          this.segments.delete(segment.number);
+        }
+      }
+    }
+  }
+
+  private finishBatch(batch: Batch, error: StoreError | undefined): void {
+    this.inFlight = false;
+    if (error !== undefined) {
+      const now = Date.now();
+      if (now - this.lastErrorLogged > 1000) {
+        this.lastErrorLogged = now;
+        this.logger.error(
+          { err: error.message, callbacks: batch.callbacks.length },
+          'store: batch write failed',
+        );
+      }
+    }
+    const { callbacks, failures } = batch;
+    for (let i = 0; i < callbacks.length; i++) {
+      try {
+        callbacks[i](error ?? failures[i]);
+      } catch (err) {
+        // A throwing callback is the caller's bug: surface it without stopping the store.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    if (this.state === 'closed') return;
+    if (this.urgent) {
+      this.runBatch();
+    } else if (error !== undefined || this.indexOut.length > 0 || this.dirtySegments.length > 0) {
+      // Lazy records, or a failed write to retry: soon, but not in a tight loop against a failing disk.
+      this.flushLazily();
+    }
+  }
+}
+
+function ioError(what: string, err: unknown): StoreError {
+  return new StoreError('IO', `${what} failed: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,75 @@
+// The lock that keeps a second broker off a store directory: a file holding the owner's pid, put in
+// place by link(2), which fails if the name exists, so the lock never exists without its pid. A lock
+// whose pid is no longer running was left by a crash and is taken over. (Two processes taking over the
+// same stale lock at the same moment could both win; node offers no flock to close that gap.)
+import { randomBytes } from 'node:crypto';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StoreError } from './store-error.js';
+
+export const LOCK_FILE = 'warren.lock';
+
+export interface LockFile {
+  release(): Promise<void>;
+}
+
+/** Takes the lock of `dir`, or a StoreError('LOCKED') naming the process that holds it. */
+export async function acquireLock(dir: string): Promise<LockFile | StoreError> {
+  const path = join(dir, LOCK_FILE);
+  // Two tries: the second after removing a stale lock. If another process takes it over in between,
+  // the second exclusive create fails and its pid is reported.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const taken = await linkLock(path);
+    if (taken !== undefined) return taken;
+    const owner = await readOwner(path);
+    if (owner !== undefined && isRunning(owner)) {
+      const who = owner === process.pid ? 'this process' : `process ${owner}`;
+      return new StoreError(
+        'LOCKED',
+        `the store in ${dir} is in use by ${who} (lock file ${path}); stop that broker or use another directory`,
+      );
+    }
+    // A crash left the lock (or it is unreadable, or it was just released): take it over.
+    await unlink(path).catch(() => undefined);
+  }
+  return new StoreError(
+    'LOCKED',
+    `the store in ${dir} is being locked by another process (lock file ${path})`,
+  );
+}
+
+/** The lock if it was free, undefined if the lock file exists, or the error that stopped it. */
+async function linkLock(path: string): Promise<LockFile | StoreError | undefined> {
+  const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(temp, `${process.pid}\n`);
+    await link(temp, path);
+    return { release: () => unlink(path).catch(() => undefined) };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    return new StoreError('IO', `cannot create the lock file ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+async function readOwner(path: string): Promise<number | undefined> {
+  try {
+    const pid = Number.parseInt(await readFile(path, 'utf8'), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,184 @@
+// Message segment files: the append-only log of persistent messages. Each message is written once,
+// however many queues it reaches; the queue index (queue-index-format.ts) says which queues hold it.
+//
+// File name: the segment number, ten decimal digits, ".seg" (0000000001.seg); numbers only grow.
+// A segment holds records up to the configured size; a record larger than that gets a segment alone.
+//
+// Segment header, format version 1 (16 bytes, big-endian):
+//
+//    0        4        6        8           12          16
+//    +--------+--------+--------+-----------+-----------+
+//    | "WSEG" |version | header |  segment  | reserved  |
+//    |        |  = 1   | = 16   |  number   |   = 0     |
+//    +--------+--------+--------+-----------+-----------+
+//
+// Then records, each in a frame (record-frame.ts: length, ~length, CRC-32, payload). Message record
+// payload, version 1:
+//
+//    0      1           9     10         10+E  11+E       11+E+R    15+E+R        15+E+R+P
+//    +------+-----------+-----+----------+-----+----------+---------+-------------+----------+
+//    | type | message   |  E  | exchange |  R  | routing  |    P    | properties  |  body    |
+//    | = 1  | id (u64)  | u8  | (UTF-8)  | u8  | key      |   u32   | (raw bytes) | (rest)   |
+//    +------+-----------+-----+----------+-----+----------+---------+-------------+----------+
+//
+// The properties are the content header's raw property bytes, opaque here; the body runs to the end of
+// the payload. Message ids are below 2^53.
+import { layout } from './binary-layout.js';
+import { crc32 } from './checksum.js';
+import { FRAME_HEADER_SIZE, MAX_PAYLOAD, writeFrameHeader } from './record-frame.js';
+import type { StoredMessage } from './store.js';
+import { writeUtf8 } from './utf8.js';
+import type { WriteBuffer } from './write-buffer.js';
+
+export const SEGMENT_VERSION = 1;
+export const SEGMENT_HEADER_SIZE = 16;
+const MAGIC = Buffer.from('WSEG', 'latin1');
+
+export const MESSAGE_RECORD = 1;
+/** Payload bytes besides exchange, routing key, properties and body. */
+const MESSAGE_FIXED = 1 + 8 + 1 + 1 + 4;
+/** Payloads up to this size are copied into the write buffer; larger ones keep their body by reference. */
+const INLINE_LIMIT = 16 * 1024;
+const TWO_32 = 0x1_0000_0000;
+
+interface SegmentHeader {
+  magic: Uint8Array;
+  version: number;
+  headerSize: number;
+  segment: number;
+  reserved: number;
+}
+
+const headerLayout = layout.struct<SegmentHeader>([
+  layout.blob(4, 'magic'),
+  layout.u16be('version'),
+  layout.u16be('headerSize'),
+  layout.u32be('segment'),
+  layout.u32be('reserved'),
+]);
+
+export function segmentFileName(segment: number): string {
+  return `${segment.toString().padStart(10, '0')}.seg`;
+}
+
+/** The segment number a file name stands for, or undefined if it is not a segment file's name. */
+export function parseSegmentFileName(name: string): number | undefined {
+  const match = /^(\d{10})\.seg$/.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
+
+export function encodeSegmentHeader(segment: number): Buffer {
+  const header = Buffer.alloc(SEGMENT_HEADER_SIZE);
+  headerLayout.encode(
+    { magic: MAGIC, version: SEGMENT_VERSION, headerSize: SEGMENT_HEADER_SIZE, segment, reserved: 0 },
+    header,
+  );
+  return header;
+}
+
+export type SegmentHeaderCheck =
+  | { ok: true; headerSize: number; segment: number }
+  | { ok: false; reason: 'short' | 'magic' }
+  | { ok: false; reason: 'version'; version: number };
+
+export function checkSegmentHeader(file: Buffer): SegmentHeaderCheck {
+  if (file.length < SEGMENT_HEADER_SIZE) return { ok: false, reason: 'short' };
+  const header = headerLayout.decode(file);
+  if (!MAGIC.equals(header.magic)) return { ok: false, reason: 'magic' };
+  if (header.version !== SEGMENT_VERSION || header.headerSize < SEGMENT_HEADER_SIZE) {
+    return { ok: false, reason: 'version', version: header.version };
+  }
+  return { ok: true, headerSize: header.headerSize, segment: header.segment };
+}
+
+/**
+ * Bytes the framed record of `message` takes in a segment, given the UTF-8 lengths of its names (see
+ * utf8Length), or a reason it cannot be recorded.
+ */
+export function messageRecordLength(
+  message: StoredMessage,
+  exchangeLength: number,
+  routingKeyLength: number,
+): number | string {
+  if (exchangeLength > 255) return `exchange name of ${exchangeLength} bytes (at most 255)`;
+  if (routingKeyLength > 255) return `routing key of ${routingKeyLength} bytes (at most 255)`;
+  const payload =
+    MESSAGE_FIXED + exchangeLength + routingKeyLength + message.properties.length + message.body.length;
+  if (payload > MAX_PAYLOAD) return `message record of ${payload} bytes`;
+  return FRAME_HEADER_SIZE + payload;
+}
+
+/** Appends the framed message record to `out`. */
+export function encodeMessageRecord(
+  out: WriteBuffer,
+  message: StoredMessage,
+  exchangeLength: number,
+  routingKeyLength: number,
+  recordLength: number,
+): void {
+  const { properties, body } = message;
+  const payloadLength = recordLength - FRAME_HEADER_SIZE;
+  const inline = payloadLength <= INLINE_LIMIT;
+  out.reserve(inline ? recordLength : FRAME_HEADER_SIZE + MESSAGE_FIXED + exchangeLength + routingKeyLength);
+  const b = out.buf;
+  const frame = out.pos;
+  const start = frame + FRAME_HEADER_SIZE;
+  let p = start;
+  b[p++] = MESSAGE_RECORD;
+  const id = message.id;
+  b.writeUInt32BE(Math.floor(id / TWO_32), p);
+  b.writeUInt32BE(id >>> 0, p + 4);
+  p += 8;
+  b[p++] = exchangeLength;
+  p = writeUtf8(b, p, message.exchange, exchangeLength);
+  b[p++] = routingKeyLength;
+  p = writeUtf8(b, p, message.routingKey, routingKeyLength);
+  b.writeUInt32BE(properties.length, p);
+  p += 4;
+  if (inline) {
+    b.set(properties, p);
+    p += properties.length;
+    b.set(body, p);
+    p += body.length;
+    writeFrameHeader(b, frame, payloadLength, crc32(b, start, p));
+    out.pos = p;
+  } else {
+    let crc = crc32(b, start, p);
+    crc = crc32(properties, 0, properties.length, crc);
+    crc = crc32(body, 0, body.length, crc);
+    writeFrameHeader(b, frame, payloadLength, crc);
+    out.pos = p;
+    out.appendReference(properties);
+    out.appendReference(body);
+  }
+}
+
+/** The id of the message record whose payload starts at `start`, or -1 if it is not a message record. */
+export function messageRecordId(file: Buffer, start: number, end: number): number {
+  if (end - start < MESSAGE_FIXED || file[start] !== MESSAGE_RECORD) return -1;
+  return file.readUInt32BE(start + 1) * TWO_32 + file.readUInt32BE(start + 5);
+}
+
+/** Decodes a message record, copying its bytes out of `file`; undefined if the payload is malformed. */
+export function decodeMessageRecord(file: Buffer, start: number, end: number): StoredMessage | undefined {
+  const id = messageRecordId(file, start, end);
+  if (id < 0) return undefined;
+  let p = start + 9;
+  const exchangeEnd = p + 1 + file[p];
+  if (exchangeEnd + 1 > end) return undefined;
+  const exchange = file.toString('utf8', p + 1, exchangeEnd);
+  p = exchangeEnd;
+  const routingKeyEnd = p + 1 + file[p];
+  if (routingKeyEnd + 4 > end) return undefined;
+  const routingKey = file.toString('utf8', p + 1, routingKeyEnd);
+  p = routingKeyEnd;
+  const propertiesEnd = p + 4 + file.readUInt32BE(p);
+  if (propertiesEnd > end) return undefined;
+  return {
+    id,
+    exchange,
+    routingKey,
+    properties: Buffer.from(file.subarray(p + 4, propertiesEnd)),
+    body: Buffer.from(file.subarray(propertiesEnd, end)),
+  };
+}

@@ -1,0 +1,62 @@
+// The store's contract with the broker: records and files, not AMQP. The broker assigns message ids
+// (increasing in publish order), names its durable queues, and drives one Store implementation:
+// MemoryStore for in-memory brokers, FileStore (with or without fsync) for durable ones.
+
+/** A persistent message as the store keeps it: routing data, raw content-header properties, body. */
+export interface StoredMessage {
+  id: number;
+  exchange: string;
+  routingKey: string;
+  /** Raw property bytes of the content header, opaque to the store. */
+  properties: Buffer;
+  body: Buffer;
+}
+
+export interface RecoveredEntry {
+  messageId: number;
+  /** The message was delivered from this queue before the restart: deliver it as redelivered. */
+  delivered: boolean;
+}
+
+export interface Recovered {
+  /** What saveDefinitions last stored (JSON-serialisable), or undefined if it never ran. */
+  definitions: unknown | undefined;
+  /** Per durable queue name: its messages not removed, in publish (id) order. */
+  queues: Map<string, RecoveredEntry[]>;
+  /** Every message some queue still holds (v1 loads them all; paging comes later). */
+  messages: Map<number, StoredMessage>;
+  /** Highest message id seen: the broker continues after it. */
+  maxMessageId: number;
+  /**
+   * What recovery cut off or skipped: records and bytes (torn tails, bad checksums), and queue entries
+   * dropped because their message record was among them or its segment file was missing.
+   */
+  dropped: { records: number; bytes: number; messages: number };
+}
+
+export interface Store {
+  /** Recovers what the store holds. Rejects with a StoreError (e.g. LOCKED, CORRUPT) if it cannot. */
+  open(): Promise<Recovered>;
+  /**
+   * Appends the message once, and its enqueue into each named durable queue. Buffered: see afterSync.
+   * Never throws: a message the store cannot take is reported to the next afterSync callback.
+   */
+  publish(message: StoredMessage, queues: readonly string[]): void;
+  /** The message left the queue (ack, reject without requeue, dropped). Unknown pairs are ignored. */
+  remove(queue: string, messageId: number): void;
+  /** The message was delivered from the queue (so a restart marks it redelivered). May be written lazily. */
+  delivered(queue: string, messageId: number): void;
+  /** The queue was purged or deleted: every message it held is released. */
+  dropQueue(queue: string): void;
+  /**
+   * Calls back, in call order and never synchronously, once everything published/removed before this
+   * call is durable (fsynced in the fsync mode); with a StoreError if writing or syncing failed.
+   */
+  afterSync(callback: (err?: Error) => void): void;
+  /** Replaces the stored definitions atomically; of concurrent calls, the last one wins. */
+  saveDefinitions(definitions: unknown): Promise<void>;
+  /** Writes and syncs what is buffered, then releases the store (and its lock). */
+  close(): Promise<void>;
+  /** For tests and the benchmark: segment files, and bytes of all the store's files on disk. */
+  diskUsage(): { segments: number; bytes: number };
+}
