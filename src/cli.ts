@@ -11,6 +11,9 @@ An AMQP 0-9-1 message broker.
 Options:
   --host <address>     address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)
   --port <port>        port to listen on (default 5672; 0 picks a free port)
+  --data-dir <dir>     where durable definitions and persistent messages live (default ./data)
+  --in-memory          keep nothing on disk (durable things are gone after a restart)
+  --no-fsync           write to disk without fsync: survives a crash of warren, not of the machine
   --log-level <level>  fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help           show this help
   -v, --version        print the version
@@ -21,13 +24,25 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-let values: { host?: string; port?: string; 'log-level'?: string; help?: boolean; version?: boolean };
+let values: {
+  host?: string;
+  port?: string;
+  'log-level'?: string;
+  'data-dir'?: string;
+  'in-memory'?: boolean;
+  'no-fsync'?: boolean;
+  help?: boolean;
+  version?: boolean;
+};
 try {
   ({ values } = parseArgs({
     options: {
       host: { type: 'string' },
       port: { type: 'string' },
       'log-level': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'in-memory': { type: 'boolean' },
+      'no-fsync': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -53,8 +68,18 @@ if (!levels.includes(level)) fail(`unknown log level '${level}'`);
 const port = values.port === undefined ? 5672 : Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port '${values.port}'`);
 
+if (values['in-memory'] && values['data-dir'] !== undefined)
+  fail('--in-memory and --data-dir exclude each other');
+
 const logger = pino({ name: 'warren', level });
-const broker = new Broker({ host: values.host ?? '127.0.0.1', port, logger });
+const dataDir = values['in-memory'] ? undefined : (values['data-dir'] ?? 'data');
+const broker = new Broker({
+  host: values.host ?? '127.0.0.1',
+  port,
+  logger,
+  dataDir,
+  fsync: !values['no-fsync'],
+});
 
 let stopping = false;
 const stop = (signal: string) => {
@@ -74,10 +99,11 @@ process.on('SIGTERM', () => stop('SIGTERM'));
 
 broker.listen().then(
   (boundPort) => {
-    logger.info({ version: VERSION, port: boundPort }, 'warren started');
+    logger.info({ version: VERSION, port: boundPort, dataDir: dataDir ?? null }, 'warren started');
   },
   (err: NodeJS.ErrnoException) => {
-    logger.fatal({ err: err.message, code: err.code }, 'cannot listen');
+    logger.fatal({ err: err.message, code: err.code }, 'cannot start');
+    process.stderr.write(`warren: ${err.message}\n`);
     process.exit(1);
   },
 );

@@ -5,9 +5,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { FieldTable } from '../protocol/index.js';
+import { FileStore } from '../store/file-store.js';
+import { MemoryStore } from '../store/memory-store.js';
+import type { Store } from '../store/store.js';
 import type { Credentials } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import { type Definitions, exportDefinitions, importDefinitions } from './definitions.js';
+import { continueMessageIdsAfter, Message } from './message.js';
 import type { Queue } from './queue.js';
+import { storeKey } from './queue.js';
 import { VirtualHost, type VirtualHostEvents } from './vhost.js';
 
 export interface User {
@@ -40,6 +46,17 @@ export interface BrokerOptions {
    * of the machine's memory, as RabbitMQ's vm_memory_high_watermark.
    */
   memoryHighWatermark?: number;
+  /**
+   * Directory for durable definitions and persistent messages. Without it the broker keeps everything in
+   * memory (the default of startBroker()).
+   */
+  dataDir?: string;
+  /** With dataDir: fsync each batch before confirming it (default true); false only writes (fast CI). */
+  fsync?: boolean;
+  /** With dataDir: the largest message segment file, in bytes (default 64 MiB). */
+  segmentSize?: number;
+  /** A store to use instead of the one dataDir would open (tests). */
+  store?: Store;
 }
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -65,6 +82,8 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
   /** Bytes of message bodies held by queues (ready and unacked). */
   queuedBytes = 0;
   private readonly highWatermark: number;
+  readonly store: Store;
+  private definitionsSave: Promise<void> | undefined;
   private readonly blockedConnections = new Set<Connection>();
 
   constructor(readonly options: BrokerOptions = {}) {
@@ -83,10 +102,82 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     for (const name of options.vhosts ?? ['/']) this.vhosts.set(name, new VirtualHost(name, this));
     this.highWatermark = options.memoryHighWatermark ?? Math.floor(totalmem() * 0.4);
     this.server = createServer((socket) => this.accept(socket));
+    this.store =
+      options.store ??
+      (options.dataDir
+        ? new FileStore({
+            dir: options.dataDir,
+            fsync: options.fsync ?? true,
+            segmentSize: options.segmentSize,
+            logger: this.log,
+          })
+        : new MemoryStore());
   }
 
-  /** Starts listening; resolves with the bound port. */
-  listen(): Promise<number> {
+  /** Opens the store and rebuilds the durable definitions and messages it holds. */
+  private async recover(): Promise<void> {
+    const started = performance.now();
+    const recovered = await this.store.open();
+    if (recovered.definitions !== undefined) {
+      const problems = importDefinitions(recovered.definitions as Definitions, (name) =>
+        this.vhosts.get(name),
+      );
+      for (const p of problems) this.log.warn(p);
+    }
+    const byKey = new Map<string, Queue>();
+    for (const v of this.vhosts.values())
+      for (const q of v.queues.values()) byKey.set(storeKey(v.name, q.name), q);
+    let messages = 0;
+    for (const [key, entries] of recovered.queues) {
+      const queue = byKey.get(key);
+      if (!queue) {
+        // Messages of a queue whose definition is gone: nothing can reach them.
+        this.log.warn(
+          { queue: key.replace('\u0000', ' '), messages: entries.length },
+          'dropping messages of an unknown queue',
+        );
+        this.store.dropQueue(key);
+        continue;
+      }
+      for (const entry of entries) {
+        const stored = recovered.messages.get(entry.messageId);
+        if (!stored) continue;
+        const message = new Message(
+          stored.exchange,
+          stored.routingKey,
+          stored.properties,
+          stored.body,
+          stored.id,
+        );
+        message.stored = true;
+        queue.restore(message, entry.delivered);
+        messages++;
+      }
+    }
+    continueMessageIdsAfter(recovered.maxMessageId);
+    if (recovered.dropped.records > 0) {
+      this.log.warn(recovered.dropped, 'recovery dropped unreadable records');
+    }
+    if (this.options.dataDir) {
+      this.log.info(
+        { messages, queues: byKey.size, ms: Math.round(performance.now() - started) },
+        'recovered from the data directory',
+      );
+    }
+  }
+
+  /** Opens the store, recovers, and starts listening; resolves with the bound port. */
+  async listen(): Promise<number> {
+    await this.recover();
+    try {
+      return await this.listenOnly();
+    } catch (err) {
+      await this.store.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  private listenOnly(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port ?? 5672, this.options.host ?? '127.0.0.1', () => {
@@ -167,6 +258,36 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     this.blockedConnections.add(connection);
   }
 
+  /** Set when durable definitions changed since they were last saved. */
+  definitionsDirty = false;
+
+  definitionsChanged(): void {
+    this.definitionsDirty = true;
+    this.definitionsSave ??= this.saveDefinitions();
+  }
+
+  /**
+   * While definitions are being saved, connections hold their output: no declare-ok (nor any confirm
+   * that depends on a new queue) leaves before the definitions it reports are on disk.
+   */
+  get definitionsPending(): Promise<void> | undefined {
+    return this.definitionsSave;
+  }
+
+  private async saveDefinitions(): Promise<void> {
+    // Changes made in the same turn of the event loop share one save.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.definitionsDirty) {
+      this.definitionsDirty = false;
+      try {
+        await this.store.saveDefinitions(exportDefinitions(this.vhosts.values()));
+      } catch (err) {
+        this.log.error({ err }, 'could not save the durable definitions');
+      }
+    }
+    this.definitionsSave = undefined;
+  }
+
   queueDeleted(queue: Queue): void {
     for (const consumer of [...queue.consumers]) consumer.channel.cancelledByBroker(consumer);
     queue.consumers.length = 0;
@@ -194,11 +315,15 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
       const force = setTimeout(() => {
         for (const c of this.connections) c.destroy();
       }, 1000);
-      void Promise.all([serverClosed, allGone]).then(() => {
-        clearTimeout(force);
-        this.log.info('stopped');
-        resolve();
-      });
+      void Promise.all([serverClosed, allGone])
+        .then(() => this.definitionsSave)
+        .then(() => this.store.close())
+        .catch((err: unknown) => this.log.error({ err }, 'error while closing the store'))
+        .then(() => {
+          clearTimeout(force);
+          this.log.info('stopped');
+          resolve();
+        });
     });
     return this.closing;
   }

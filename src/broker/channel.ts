@@ -14,6 +14,7 @@ import {
   writeBasicDeliver,
   writeBasicGetEmpty,
   writeBasicGetOk,
+  writeBasicNack,
   writeBasicQosOk,
   writeBasicRecoverOk,
   writeBasicReturn,
@@ -99,6 +100,8 @@ export class Channel {
   private nextConsumerTag = 1;
 
   private confirmMode = false;
+  private storeConfirmsPending = 0;
+  private storeWatched = false;
   private publishSeq = 0;
   private confirmedUpTo = 0;
   private ackedUpTo = 0;
@@ -286,7 +289,6 @@ export class Channel {
       case MethodId.TxCommit:
         if (!this.txMode) return amqpError(ReplyCode.PRECONDITION_FAILED, 'channel is not transactional');
         this.commit();
-        writeTxCommitOk(w, ch);
         break;
       case MethodId.TxRollback:
         if (!this.txMode) return amqpError(ReplyCode.PRECONDITION_FAILED, 'channel is not transactional');
@@ -408,18 +410,84 @@ export class Channel {
       this.txPublishes.push({ exchange, message, mandatory: this.publishMandatory });
       return undefined;
     }
-    this.route(exchange, message, this.publishMandatory);
-    if (this.confirmMode) {
-      this.confirmedUpTo = this.publishSeq;
-      this.connection.confirmsPending(this);
-    }
+    const stored = this.route(exchange, message, this.publishMandatory);
+    if (this.confirmMode) this.confirm(this.publishSeq, stored);
+    else if (stored) this.watchStore();
     this.connection.afterPublish();
     return undefined;
   }
 
-  private route(exchange: Exchange, message: Message, mandatory: boolean): void {
+  /**
+   * Confirms a publish: at once when it touched no disk, after the store's sync when it did. Confirms
+   * keep publish order, so once one waits for the store, those after it wait behind it.
+   */
+  private confirm(seq: number, stored: boolean): void {
+    if (!stored && this.storeConfirmsPending === 0) {
+      this.confirmedUpTo = seq;
+      this.connection.confirmsPending(this);
+      return;
+    }
+    this.storeConfirmsPending++;
+    this.connection.store.afterSync((err) => {
+      this.storeConfirmsPending--;
+      if (this.state !== 'open') return;
+      if (err) {
+        // The message may not be on disk: the publisher must not count on it (spec: basic.nack).
+        this.writeConfirms();
+        writeBasicNack(this.writer, this.number, seq, false, false);
+        this.confirmedUpTo = seq;
+        this.ackedUpTo = seq;
+        this.connection.log.error({ err, channel: this.number }, 'store write failed: publish nacked');
+        this.connection.scheduleFlush();
+        return;
+      }
+      this.confirmedUpTo = seq;
+      this.connection.confirmsPending(this);
+    });
+  }
+
+  /** Without confirms, a failed store write closes the channel: the publisher must learn of it. */
+  private watchStore(): void {
+    if (this.storeWatched) return;
+    this.storeWatched = true;
+    this.connection.store.afterSync((err) => {
+      this.storeWatched = false;
+      if (err && this.state === 'open') {
+        this.closeWithError(
+          amqpError(ReplyCode.INTERNAL_ERROR, `could not store a persistent message: ${err.message}`),
+        );
+      }
+    });
+  }
+
+  /**
+   * Routes a message to its queues; returns whether it went to the store (persistent, and reaching a
+   * durable queue). The store hears of the message before any queue can deliver or drop it.
+   */
+  private route(exchange: Exchange, message: Message, mandatory: boolean): boolean {
     const queues = this.vhost.route(exchange, message.routingKey, message);
     const n = queues.length;
+    let durable: string[] | undefined;
+    for (let i = 0; i < n; i++) {
+      if (queues[i].persistent) {
+        if (!message.persistent) break;
+        if (durable === undefined) durable = [];
+        durable.push(queues[i].storeKey);
+      }
+    }
+    if (durable) {
+      this.connection.store.publish(
+        {
+          id: message.seq,
+          exchange: message.exchange,
+          routingKey: message.routingKey,
+          properties: message.properties,
+          body: message.body,
+        },
+        durable,
+      );
+      message.stored = true;
+    }
     if (n === 0) {
       if (mandatory) {
         writeBasicReturn(
@@ -433,9 +501,10 @@ export class Channel {
         this.writeContent(message);
         this.connection.scheduleFlush();
       }
-      return;
+      return false;
     }
     for (let i = 0; i < n; i++) queues[i].enqueue(message);
+    return message.stored;
   }
 
   /** Writes the basic.ack for publishes confirmed since the last call (called just before a flush). */
@@ -632,9 +701,26 @@ export class Channel {
     const settles = this.txSettles;
     this.txPublishes = [];
     this.txSettles = [];
-    for (const p of publishes) this.route(p.exchange, p.message, p.mandatory);
+    let stored = false;
+    for (const p of publishes) if (this.route(p.exchange, p.message, p.mandatory)) stored = true;
     for (const s of settles) this.apply(s.deliveries, s.ack, s.requeue);
     if (publishes.length > 0) this.connection.afterPublish();
+    // commit-ok means the persistent messages of the transaction are on disk.
+    if (!stored) {
+      writeTxCommitOk(this.writer, this.number);
+      return;
+    }
+    this.connection.store.afterSync((err) => {
+      if (this.state !== 'open') return;
+      if (err) {
+        this.closeWithError(
+          amqpError(ReplyCode.INTERNAL_ERROR, `could not store the transaction: ${err.message}`),
+        );
+        return;
+      }
+      writeTxCommitOk(this.writer, this.number);
+      this.connection.scheduleFlush();
+    });
   }
 
   private rollback(): void {

@@ -23,6 +23,7 @@ import {
   writeConnectionTune,
   writeConnectionUnblocked,
 } from '../protocol/index.js';
+import type { Store } from '../store/store.js';
 import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
 import { amqpError, truncateShortstr } from './errors.js';
@@ -44,6 +45,9 @@ export interface ConnectionHost {
   readonly overMemoryBudget: boolean;
   /** The connection has stopped reading because the broker is over its memory budget. */
   connectionBlocked(connection: Connection): void;
+  readonly store: Store;
+  /** Set while durable definitions are being saved: output waits for it. */
+  readonly definitionsPending: Promise<void> | undefined;
 }
 
 type State = 'header' | 'start' | 'tune' | 'open' | 'running' | 'closing' | 'closed';
@@ -84,6 +88,7 @@ export class Connection implements FrameHandler {
   private readonly confirmChannels = new Set<Channel>();
   /** Reading is paused while the broker is over its memory budget. */
   blocked = false;
+  private waitingForDefinitions = false;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -110,6 +115,10 @@ export class Connection implements FrameHandler {
 
   get isOpen(): boolean {
     return this.state === 'running';
+  }
+
+  get store(): Store {
+    return this.host.store;
   }
 
   /** Too much output is waiting for the socket: consumers of this connection get nothing more for now. */
@@ -468,6 +477,23 @@ export class Connection implements FrameHandler {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    const definitions = this.host.definitionsPending;
+    if (definitions) {
+      // Nothing leaves before the durable definitions it may report (declare-ok, bind-ok) are saved.
+      if (!this.waitingForDefinitions) {
+        this.waitingForDefinitions = true;
+        void definitions.then(() => {
+          this.waitingForDefinitions = false;
+          this.scheduleFlush();
+        });
+      }
+      return;
+    }
+    this.writeOut();
+  };
+
+  /** Hands what the writer holds to the socket, now. */
+  private writeOut(): void {
     if (this.confirmChannels.size > 0) {
       for (const ch of this.confirmChannels) ch.writeConfirms();
       this.confirmChannels.clear();
@@ -485,10 +511,10 @@ export class Connection implements FrameHandler {
     this.socket.cork();
     for (const c of chunks) this.socket.write(c);
     this.socket.uncork();
-  };
+  }
 
   private flushAndEnd(): void {
-    this.flush();
+    this.writeOut();
     this.state = 'closed';
     this.socket.end();
   }
@@ -505,7 +531,7 @@ export class Connection implements FrameHandler {
   private heartbeatTick(): void {
     if (!this.sentSinceTick && this.writer.pendingBytes === 0) {
       this.writer.writeHeartbeat();
-      this.flush();
+      this.writeOut();
     }
     this.sentSinceTick = false;
     // A publisher we stopped reading from is not silent (RabbitMQ also pauses the check while blocked).
@@ -541,7 +567,7 @@ export class Connection implements FrameHandler {
     this.state = 'closing';
     this.closeChannels();
     writeConnectionClose(this.writer, 0, replyCode, truncateShortstr(replyText), classId, methodId);
-    this.flush();
+    this.writeOut();
     if (this.parser.isStopped) {
       // After a framing error nothing more can be read reliably: close once the close frame is out.
       this.state = 'closed';

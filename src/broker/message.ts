@@ -4,15 +4,23 @@
 import {
   type BasicProperties,
   decodeBasicProperties,
+  deliveryModeOf,
   type FieldTable,
   ProtocolError,
 } from '../protocol/index.js';
 
 let nextSeq = 1;
 
+/** After a restart: message ids continue after the highest one the store holds. */
+export function continueMessageIdsAfter(id: number): void {
+  if (id >= nextSeq) nextSeq = id + 1;
+}
+
 export class Message {
   /** Publish order across the broker: queues keep their messages in this order, requeues included. */
   readonly seq: number;
+  /** Written to the store (persistent, and routed to at least one durable queue). */
+  stored = false;
   private decoded: BasicProperties | undefined;
 
   constructor(
@@ -21,8 +29,10 @@ export class Message {
     /** Raw property flags and values, as in the content header after body-size. */
     readonly properties: Buffer,
     readonly body: Buffer,
+    /** The id of a message recovered from the store; new messages take the next one. */
+    seq?: number,
   ) {
-    this.seq = nextSeq++;
+    this.seq = seq ?? nextSeq++;
   }
 
   get props(): BasicProperties {
@@ -38,8 +48,10 @@ export class Message {
     return this.props.headers;
   }
 
+  /** delivery-mode 2, read from the raw properties without decoding them all. */
   get persistent(): boolean {
-    return this.props.deliveryMode === 2;
+    if (this.decoded !== undefined) return this.decoded.deliveryMode === 2;
+    return deliveryModeOf(this.properties) === 2;
   }
 }
 

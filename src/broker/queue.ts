@@ -1,6 +1,7 @@
 // A queue: ready messages in publish order, consumers served round-robin within their prefetch, and the
 // count of messages delivered and not yet acked.
 import type { FieldTable } from '../protocol/index.js';
+import type { Store } from '../store/store.js';
 import type { Consumer } from './consumer.js';
 import { Deque } from './deque.js';
 import type { Binding } from './exchange/exchange.js';
@@ -16,6 +17,13 @@ export interface QueueEvents {
   queueUnused(queue: Queue): void;
   /** Bytes of message bodies entering (positive) or leaving (negative) queues, for the memory budget. */
   messageBytes(delta: number): void;
+  /** Where durable queues record their persistent messages. */
+  readonly store: Store;
+}
+
+/** The name a durable queue has in the store: vhost and queue name, which may each contain anything but NUL. */
+export function storeKey(vhost: string, name: string): string {
+  return `${vhost}\u0000${name}`;
 }
 
 export class Queue {
@@ -31,6 +39,10 @@ export class Queue {
   private nextConsumer = 0;
   private dispatching = false;
   private exclusiveConsumer: Consumer | undefined;
+  /** Survives a restart: durable and not exclusive. Its persistent messages are in the store. */
+  readonly persistent: boolean;
+  readonly storeKey: string;
+  private readonly store: Store;
 
   constructor(
     readonly name: string,
@@ -40,7 +52,11 @@ export class Queue {
     readonly autoDelete: boolean,
     readonly arguments_: FieldTable,
     private readonly events: QueueEvents,
-  ) {}
+  ) {
+    this.persistent = durable && exclusiveOwner === undefined;
+    this.storeKey = storeKey(vhost, name);
+    this.store = events.store;
+  }
 
   get messageCount(): number {
     return this.ready.length;
@@ -82,8 +98,10 @@ export class Queue {
         const entry = this.ready.shift() as Message | RequeuedMessage;
         const redelivered = entry instanceof RequeuedMessage;
         const message = redelivered ? entry.message : entry;
-        if (!consumer.noAck) this.unacked++;
-        else this.events.messageBytes(-message.body.length);
+        if (!consumer.noAck) {
+          this.unacked++;
+          if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
+        } else this.gone(message);
         consumer.channel.deliver(consumer, message, redelivered);
       }
     } finally {
@@ -97,15 +115,34 @@ export class Queue {
     if (entry === undefined) return undefined;
     const redelivered = entry instanceof RequeuedMessage;
     const message = redelivered ? entry.message : entry;
-    if (noAck) this.events.messageBytes(-message.body.length);
-    else this.unacked++;
+    if (noAck) this.gone(message);
+    else {
+      this.unacked++;
+      if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
+    }
     return { message, redelivered };
   }
 
   /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
   settled(message: Message): void {
-    if (!this.deleted) this.unacked--;
+    if (this.deleted) {
+      this.events.messageBytes(-message.body.length);
+      return;
+    }
+    this.unacked--;
+    this.gone(message);
+  }
+
+  /** A message leaves this queue for good: memory budget and store. */
+  private gone(message: Message): void {
     this.events.messageBytes(-message.body.length);
+    if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
+  }
+
+  /** A message recovered from the store after a restart, in publish order. */
+  restore(message: Message, delivered: boolean): void {
+    this.ready.push(delivered ? new RequeuedMessage(message) : message);
+    this.events.messageBytes(message.body.length);
   }
 
   /** An unacked delivery comes back: it takes its original place (by publish order), marked redelivered. */
@@ -130,9 +167,7 @@ export class Queue {
   /** Removes all ready messages; returns how many there were. */
   purge(): number {
     const removed = this.ready.drain();
-    let bytes = 0;
-    for (const e of removed) bytes += (e instanceof RequeuedMessage ? e.message : e).body.length;
-    this.events.messageBytes(-bytes);
+    for (const e of removed) this.gone(e instanceof RequeuedMessage ? e.message : e);
     return removed.length;
   }
 
@@ -155,8 +190,13 @@ export class Queue {
 
   /** Marks the queue deleted and drops its messages; returns the number of ready messages it had. */
   markDeleted(): number {
-    const count = this.purge();
+    const removed = this.ready.drain();
+    let bytes = 0;
+    for (const e of removed) bytes += (e instanceof RequeuedMessage ? e.message : e).body.length;
+    this.events.messageBytes(-bytes);
+    // Its unacked messages are released too: acks for them later change nothing.
+    if (this.persistent) this.store.dropQueue(this.storeKey);
     this.deleted = true;
-    return count;
+    return removed.length;
   }
 }

@@ -2,6 +2,7 @@
 // lookup rules and RabbitMQ's reply codes and texts for each refusal.
 import { randomBytes } from 'node:crypto';
 import { type FieldTable, type FieldValue, ProtocolError, ReplyCode, TypedValue } from '../protocol/index.js';
+import type { Store } from '../store/store.js';
 import { amqpError } from './errors.js';
 import { DirectExchange } from './exchange/direct.js';
 import { type Binding, type Destination, Exchange, RouteCollector } from './exchange/exchange.js';
@@ -13,6 +14,9 @@ import { Queue, type QueueEvents, type QueueOwner } from './queue.js';
 
 export interface VirtualHostEvents {
   messageBytes(delta: number): void;
+  /** A durable exchange, queue or binding came or went: the definitions on disk must follow. */
+  definitionsChanged(): void;
+  readonly store: Store;
   /** The queue is gone: its consumers must be cancelled (basic.cancel to clients that asked for it). */
   queueDeleted(queue: Queue): void;
 }
@@ -95,6 +99,10 @@ export class VirtualHost implements QueueEvents {
     this.events.messageBytes(delta);
   }
 
+  get store(): Store {
+    return this.events.store;
+  }
+
   // Texts
 
   private q(name: string): string {
@@ -160,7 +168,48 @@ export class VirtualHost implements QueueEvents {
     }
     const exchange = new Type(name, this.name, durable, autoDelete, internal, args);
     this.exchanges.set(name, exchange);
+    if (durable) this.events.definitionsChanged();
     return exchange;
+  }
+
+  /** Recreates a durable exchange from the stored definitions. */
+  restoreExchange(
+    name: string,
+    type: string,
+    autoDelete: boolean,
+    internal: boolean,
+    args: FieldTable,
+  ): void {
+    const Type = EXCHANGE_TYPES[type];
+    if (!Type || this.exchanges.has(name)) return;
+    this.exchanges.set(name, new Type(name, this.name, true, autoDelete, internal, args));
+  }
+
+  /** Recreates a durable queue from the stored definitions; its messages are added by the caller. */
+  restoreQueue(name: string, autoDelete: boolean, args: FieldTable): Queue {
+    const existing = this.queues.get(name);
+    if (existing) return existing;
+    const queue = new Queue(name, this.name, true, undefined, autoDelete, args, this);
+    this.queues.set(name, queue);
+    return queue;
+  }
+
+  /** Recreates a durable binding; returns a problem to log when one end is missing. */
+  restoreBinding(
+    sourceName: string,
+    destinationKind: 'queue' | 'exchange',
+    destinationName: string,
+    routingKey: string,
+    args: FieldTable,
+  ): string | undefined {
+    const source = this.exchanges.get(sourceName);
+    const destination =
+      destinationKind === 'queue' ? this.queues.get(destinationName) : this.exchanges.get(destinationName);
+    if (!source || !destination) {
+      return `binding ${sourceName} -> ${destinationKind} ${destinationName} in vhost '${this.name}' skipped: an end is missing`;
+    }
+    this.bind(source, destination, routingKey, args);
+    return undefined;
   }
 
   deleteExchange(name: string, ifUnused: boolean): ProtocolError | undefined {
@@ -180,6 +229,7 @@ export class VirtualHost implements QueueEvents {
 
   private removeExchange(exchange: Exchange): void {
     this.exchanges.delete(exchange.name);
+    if (exchange.durable) this.events.definitionsChanged();
     for (const b of [...exchange.bindings.values()]) this.removeBinding(b);
     // Bindings where it is the destination (exchange-to-exchange).
     for (const source of this.exchanges.values()) {
@@ -205,6 +255,7 @@ export class VirtualHost implements QueueEvents {
     if (destination.kind === 'queue') destination.bindings.add(binding);
     else destination.inboundBindings++;
     source.addRoute(binding);
+    if (source.durable && destination.durable) this.events.definitionsChanged();
   }
 
   private removeBinding(binding: Binding): void {
@@ -213,6 +264,7 @@ export class VirtualHost implements QueueEvents {
     if (source.bindings.get(id) !== binding) return;
     source.removeRoute(binding);
     source.bindings.delete(id);
+    if (source.durable && destination.durable) this.events.definitionsChanged();
     if (destination.kind === 'queue') destination.bindings.delete(binding);
     else {
       destination.inboundBindings--;
@@ -353,6 +405,7 @@ export class VirtualHost implements QueueEvents {
     }
     const queue = new Queue(name, this.name, durable, exclusive ? owner : undefined, autoDelete, args, this);
     this.queues.set(name, queue);
+    if (durable && !exclusive) this.events.definitionsChanged();
     // Every queue is bound to the default exchange by its name (spec 3.1.3.1); routing handles it directly.
     return queue;
   }
@@ -377,6 +430,7 @@ export class VirtualHost implements QueueEvents {
   private removeQueue(queue: Queue): number {
     if (this.queues.get(queue.name) !== queue) return 0;
     this.queues.delete(queue.name);
+    if (queue.durable && !queue.exclusiveOwner) this.events.definitionsChanged();
     for (const b of [...queue.bindings]) this.removeBinding(b);
     const count = queue.markDeleted();
     this.events.queueDeleted(queue);

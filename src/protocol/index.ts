@@ -1,3 +1,4 @@
+export * from './content-header.js';
 export * from './field-table.js';
 export * from './frame-parser.js';
 export * from './frame-writer.js';
