@@ -1,0 +1,236 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/index.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { closeAll, Inbox, openChannel } from '../helpers/clients.js';
+
+const dirs: string[] = [];
+const brokers: RunningBroker[] = [];
+afterEach(async () => {
+  await closeAll();
+  for (const b of brokers.splice(0)) await b.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'warren-durability-'));
+  dirs.push(d);
+  return d;
+}
+
+async function start(options: StartBrokerOptions): Promise<RunningBroker> {
+  const b = await startBroker({ port: 0, ...options });
+  brokers.push(b);
+  return b;
+}
+
+async function restart(b: RunningBroker, options: StartBrokerOptions): Promise<RunningBroker> {
+  await closeAll();
+  await b.close();
+  brokers.splice(brokers.indexOf(b), 1);
+  return start(options);
+}
+
+describe('durable definitions', () => {
+  it('durable exchanges, queues and bindings survive a restart; the others do not', async () => {
+    const dataDir = tempDir();
+    let b = await start({ dataDir, fsync: false });
+    const { channel } = await openChannel(b.url);
+    await channel.assertExchange('d-x', 'topic', {
+      durable: true,
+      arguments: { 'alternate-exchange': 'd-ae' },
+    });
+    await channel.assertExchange('d-ae', 'fanout', { durable: true });
+    await channel.assertExchange('t-x', 'direct', { durable: false });
+    await channel.assertQueue('d-q', { durable: true, arguments: { 'x-queue-mode': 'lazy' } });
+    await channel.assertQueue('t-q', { durable: false });
+    await channel.assertQueue('x-q', { durable: true, exclusive: true });
+    await channel.bindQueue('d-q', 'd-x', 'a.*');
+    await channel.bindExchange('d-ae', 'd-x', 'e2e.#');
+    await channel.bindQueue('d-q', 'amq.direct', 'k');
+
+    b = await restart(b, { dataDir, fsync: false });
+    const { connection, channel: ch } = await openChannel(b.url);
+    await ch.checkExchange('d-x');
+    await ch.checkExchange('d-ae');
+    await ch.checkQueue('d-q');
+    // Same arguments: no 406.
+    await ch.assertQueue('d-q', { durable: true, arguments: { 'x-queue-mode': 'lazy' } });
+    await ch.assertExchange('d-x', 'topic', { durable: true, arguments: { 'alternate-exchange': 'd-ae' } });
+    for (const gone of [
+      () => ch.checkExchange('t-x'),
+      () => ch.checkQueue('t-q'),
+      () => ch.checkQueue('x-q'),
+    ]) {
+      const c = await connection.createChannel();
+      c.on('error', () => {});
+      await expect(gone.call(null).catch(() => c.checkQueue('nope'))).rejects.toThrow('404');
+    }
+    // Bindings route again.
+    const { channel: p } = await openChannel(b.url);
+    p.publish('d-x', 'a.b', Buffer.from('1'));
+    p.publish('amq.direct', 'k', Buffer.from('2'));
+    expect((await p.checkQueue('d-q')).messageCount).toBe(2);
+  });
+});
+
+describe('persistent messages', () => {
+  it('survive a restart in order, with their properties; transient ones and non-durable queues do not', async () => {
+    const dataDir = tempDir();
+    let b = await start({ dataDir, fsync: true });
+    const { connection } = await openChannel(b.url);
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('pq', { durable: true });
+    await ch.assertQueue('tq', { durable: false });
+    await ch.assertExchange('fan', 'fanout', { durable: true });
+    await ch.bindQueue('pq', 'fan', '');
+    await ch.bindQueue('tq', 'fan', '');
+    for (let i = 0; i < 50; i++) {
+      ch.publish('fan', `k${i}`, Buffer.from(`p${i}`), {
+        persistent: i % 5 !== 0,
+        messageId: `id-${i}`,
+        headers: { i, s: 'x'.repeat(i) },
+      });
+    }
+    await ch.waitForConfirms();
+    b = await restart(b, { dataDir, fsync: true });
+    const { channel } = await openChannel(b.url);
+    await expect(channel.checkQueue('tq')).rejects.toThrow('404');
+    const { channel: c2 } = await openChannel(b.url);
+    const inbox = new Inbox();
+    await c2.consume('pq', inbox.onMessage, { noAck: true });
+    await inbox.count(40);
+    const expected = Array.from({ length: 50 }, (_, i) => i).filter((i) => i % 5 !== 0);
+    expect(inbox.bodies).toEqual(expected.map((i) => `p${i}`));
+    expect(inbox.messages.map((m) => m.fields.routingKey)).toEqual(expected.map((i) => `k${i}`));
+    expect(inbox.messages[3].properties).toMatchObject({
+      messageId: 'id-4',
+      deliveryMode: 2,
+      headers: { i: 4 },
+    });
+    expect(inbox.messages.every((m) => m.fields.exchange === 'fan' && !m.fields.redelivered)).toBe(true);
+  });
+
+  it('delivered and unacked messages come back redelivered; acked and purged ones do not', async () => {
+    const dataDir = tempDir();
+    let b = await start({ dataDir, fsync: false });
+    const { channel } = await openChannel(b.url);
+    await channel.assertQueue('ack-q', { durable: true });
+    await channel.assertQueue('purge-q', { durable: true });
+    for (let i = 0; i < 6; i++) channel.sendToQueue('ack-q', Buffer.from(`${i}`), { persistent: true });
+    for (let i = 0; i < 3; i++) channel.sendToQueue('purge-q', Buffer.from(`${i}`), { persistent: true });
+    await channel.purgeQueue('purge-q');
+    const inbox = new Inbox();
+    await channel.prefetch(3);
+    await channel.consume('ack-q', inbox.onMessage);
+    await inbox.count(3);
+    channel.ack(inbox.messages[0]); // 0 acked; 1 and 2 unacked; the room made takes 3; 4, 5 never delivered
+    await inbox.count(4);
+
+    b = await restart(b, { dataDir, fsync: false });
+    const { channel: c } = await openChannel(b.url);
+    expect((await c.checkQueue('purge-q')).messageCount).toBe(0);
+    const after = new Inbox();
+    await c.consume('ack-q', after.onMessage, { noAck: true });
+    await after.count(5);
+    expect(after.messages.map((m) => [m.content.toString(), m.fields.redelivered])).toEqual([
+      ['1', true],
+      ['2', true],
+      ['3', true],
+      ['4', false],
+      ['5', false],
+    ]);
+  });
+
+  it('segments are deleted once everything in them is consumed', async () => {
+    const dataDir = tempDir();
+    const b = await start({ dataDir, fsync: false, segmentSize: 64 * 1024 });
+    const { connection } = await openChannel(b.url);
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('seg-q', { durable: true });
+    const body = Buffer.alloc(1000, 1);
+    for (let i = 0; i < 500; i++) ch.sendToQueue('seg-q', body, { persistent: true });
+    await ch.waitForConfirms();
+    expect(b.broker.store.diskUsage().segments).toBeGreaterThan(5);
+    const inbox = new Inbox();
+    await ch.consume('seg-q', inbox.onMessage, { noAck: true });
+    await inbox.count(500);
+    await ch.checkQueue('seg-q');
+    // The store removes segments as it writes its next batch; a confirmed publish is such a batch.
+    ch.sendToQueue('seg-q', Buffer.alloc(0), { persistent: true });
+    await ch.waitForConfirms();
+    expect(b.broker.store.diskUsage().segments).toBeLessThanOrEqual(2);
+  });
+
+  it('a second broker on the same data directory is refused with a clear error', async () => {
+    const dataDir = tempDir();
+    await start({ dataDir, fsync: false });
+    await expect(startBroker({ port: 0, dataDir })).rejects.toThrow(/is in use by this process/);
+  });
+});
+
+/** A store whose syncs complete only when the test says so, or fail. */
+class GatedStore extends MemoryStore {
+  gate: Promise<void> = Promise.resolve();
+  fail = false;
+  override afterSync(callback: (err?: Error) => void): void {
+    const fail = this.fail;
+    void this.gate.then(() => super.afterSync(() => callback(fail ? new Error('disk full') : undefined)));
+  }
+}
+
+describe('confirms and the store', () => {
+  it('a persistent message to a durable queue is confirmed only after the store has synced it', async () => {
+    const store = new GatedStore();
+    let open: () => void = () => {};
+    const b = await start({ store });
+    const { connection } = await openChannel(b.url);
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('gated', { durable: true });
+    store.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    let confirmed = false;
+    ch.sendToQueue('gated', Buffer.from('x'), { persistent: true }, () => {
+      confirmed = true;
+    });
+    await ch.checkQueue('gated'); // a round trip: the publish was processed
+    expect(confirmed).toBe(false);
+    open();
+    await ch.waitForConfirms();
+    expect(confirmed).toBe(true);
+  });
+
+  it('a failed store write nacks the publish, and the broker goes on', async () => {
+    const store = new GatedStore();
+    const b = await start({ store });
+    const { connection } = await openChannel(b.url);
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('failing', { durable: true });
+    store.fail = true;
+    const outcome = await new Promise<Error | null>((resolve) =>
+      ch.sendToQueue('failing', Buffer.from('x'), { persistent: true }, (err) => resolve(err)),
+    );
+    expect(outcome).toBeInstanceOf(Error);
+    store.fail = false;
+    const ok = await new Promise<Error | null>((resolve) =>
+      ch.sendToQueue('failing', Buffer.from('y'), { persistent: true }, (err) => resolve(err)),
+    );
+    expect(ok).toBeNull();
+  });
+
+  it('without confirms, a failed store write closes the channel with an error', async () => {
+    const store = new GatedStore();
+    const b = await start({ store });
+    const { channel } = await openChannel(b.url);
+    await channel.assertQueue('failing-2', { durable: true });
+    store.fail = true;
+    const closed = new Promise<Error>((resolve) => channel.on('error', resolve));
+    channel.sendToQueue('failing-2', Buffer.from('x'), { persistent: true });
+    expect((await closed).message).toContain('could not store a persistent message');
+    void amqp;
+  });
+});
