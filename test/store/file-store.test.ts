@@ -31,7 +31,12 @@ describe('FileStore records', () => {
       [2, false],
       [3, false],
     ]);
-    for (const m of sent) expect(recovered.messages.get(m.id)).toEqual(m);
+    for (const m of sent) {
+      const got = recovered.messages.get(m.id);
+      expect({ ...got, body: undefined }).toEqual({ ...m, body: undefined });
+      // Buffer.equals: a deep equality over 100 KB element by element is slow.
+      expect(got?.body.equals(m.body)).toBe(true);
+    }
     expect(recovered.maxMessageId).toBe(3);
     expect(recovered.dropped).toEqual({ records: 0, bytes: 0, messages: 0 });
   });

@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FileStore } from '../../src/store/file-store.js';
+import { StoreError } from '../../src/store/store-error.js';
+import { message, openStore, tempDir } from './store-helpers.js';
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+    encoding: 'utf8',
+  });
+  return Number(child.stdout);
+}
+
+describe('the store lock', () => {
+  it('refuses a second open of the same directory, naming the holder', async () => {
+    const dir = tempDir();
+    await openStore(dir);
+    expect(fs.readFileSync(join(dir, 'warren.lock'), 'utf8')).toBe(`${process.pid}\n`);
+    const second = new FileStore({ dir, fsync: false });
+    const error = await second.open().catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).code).toBe('LOCKED');
+    expect((error as Error).message).toMatch(/in use by this process/);
+    expect(fs.readdirSync(dir).filter((name) => name.startsWith('warren.lock'))).toEqual(['warren.lock']);
+  });
+
+  it('names another live process that holds the lock', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(join(dir, 'warren.lock'), '1\n');
+    const error = await new FileStore({ dir, fsync: false }).open().catch((err: unknown) => err);
+    expect((error as Error).message).toMatch(/in use by process 1 /);
+  });
+
+  it('takes over a lock left by a dead process, and releases it at close', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(join(dir, 'warren.lock'), `${deadPid()}\n`);
+    const { store } = await openStore(dir);
+    expect(fs.readFileSync(join(dir, 'warren.lock'), 'utf8')).toBe(`${process.pid}\n`);
+    store.publish(message(1), ['q']);
+    await store.close();
+    expect(fs.existsSync(join(dir, 'warren.lock'))).toBe(false);
+    const { recovered } = await openStore(dir);
+    expect(recovered.messages.size).toBe(1);
+  });
+
+  it('takes over an empty or unreadable lock file', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(join(dir, 'warren.lock'), '');
+    await openStore(dir);
+  });
+});
