@@ -13,11 +13,12 @@
 // failed fsync the kernel may have dropped the pages, so those bytes are rewritten too). What was
 // durable stays durable; nothing throws out of the record methods.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DefinitionsWriter } from './definitions-file.js';
-import { nodeIo, type StoreFile, type StoreIo, writeFully } from './file-io.js';
+import { nodeIo, type StoreIo } from './file-io.js';
+import { IndexFile } from './index-file.js';
 import { acquireLock, type LockFile } from './lock-file.js';
+import { QueueEntries } from './queue-entries.js';
 import {
   encodeDeliveredRecord,
   encodeDropRecord,
@@ -25,8 +26,6 @@ import {
   encodeIndexHeader,
   encodeQueueRecord,
   encodeRemoveRecord,
-  INDEX_FILE,
-  INDEX_TEMP_FILE,
   MAX_ENQUEUE_QUEUES,
   MAX_QUEUE_NAME,
 } from './queue-index-format.js';
@@ -37,7 +36,6 @@ import {
   encodeSegmentHeader,
   messageRecordLength,
   SEGMENT_HEADER_SIZE,
-  segmentFileName,
 } from './segment-format.js';
 import type { Recovered, Store, StoredMessage } from './store.js';
 import { StoreError } from './store-error.js';
@@ -65,7 +63,7 @@ interface QueueState {
   /** The queue's number in the current index file, or -1 until a QUEUE record names it there. */
   number: number;
   /** Message id -> segment number * 2 + delivered flag, in publish order. */
-  entries: Map<number, number>;
+  entries: QueueEntries;
 }
 
 interface Batch {
@@ -112,14 +110,13 @@ export class FileStore implements Store {
   private nextSegment = 1;
   private readonly segmentOut = new WriteBuffer();
   private dirtySegments: Segment[] = [];
+  /** A segment file was created since the directory was last synced. */
+  private directoryUnsynced = false;
   private deletes: Segment[] = [];
 
-  private readonly indexPath: string;
-  private indexFile: StoreFile | undefined;
-  private indexWritten = 0;
-  private readonly indexOut = new WriteBuffer();
-  private indexUnwritten: Buffer[] = [];
-  private indexNeedsRewrite = false;
+  private readonly index: IndexFile;
+  /** Where the record methods encode index records: the index file's buffer. */
+  private readonly indexOut: WriteBuffer;
 
   private callbacks: Callback[] = [];
   private failures: (StoreError | undefined)[] = [];
@@ -141,7 +138,8 @@ export class FileStore implements Store {
     this.logger = options.logger ?? silentLogger;
     this.io = options.io ?? nodeIo;
     this.definitions = new DefinitionsWriter(this.dir, this.fsync, this.io);
-    this.indexPath = join(this.dir, INDEX_FILE);
+    this.index = new IndexFile(this.dir, this.io, this.fsync);
+    this.indexOut = this.index.out;
   }
 
   async open(): Promise<Recovered> {
@@ -178,7 +176,8 @@ export class FileStore implements Store {
       const { recovered } = state;
       this.maxMessageId = recovered.maxMessageId;
       // A fresh index of what was recovered: no skipped records or torn tail stays in the file we append to.
-      await this.rewriteIndex(this.snapshotIndex());
+      const written = await this.index.rewrite(this.snapshotIndex());
+      if (written !== undefined) throw written;
       this.state = 'open';
       this.logger.info(
         {
@@ -193,8 +192,7 @@ export class FileStore implements Store {
       );
       return recovered;
     } catch (err) {
-      await this.indexFile?.close().catch(() => undefined);
-      this.indexFile = undefined;
+      await this.index.close(false).catch(() => undefined);
       await lock.release();
       this.lock = undefined;
       this.state = 'closed';
@@ -242,8 +240,7 @@ export class FileStore implements Store {
     for (let i = 0; i < count; i++) {
       const queue = states[i];
       // A queue named twice, or a message id published twice, is recorded once.
-      if (queue.entries.has(id)) continue;
-      queue.entries.set(id, value);
+      if (!queue.entries.add(id, value)) continue;
       numbers[added++] = queue.number;
     }
     if (added === 0) return;
@@ -269,9 +266,9 @@ export class FileStore implements Store {
   remove(queue: string, messageId: number): void {
     if (this.state !== 'open') return;
     const state = this.queues.get(queue);
-    const value = state?.entries.get(messageId);
-    if (state === undefined || value === undefined) return;
-    state.entries.delete(messageId);
+    if (state === undefined) return;
+    const value = state.entries.delete(messageId);
+    if (value < 0) return;
     this.liveEntries--;
     this.release((value - (value & 1)) / 2);
     encodeRemoveRecord(this.indexOut, state.number, messageId);
@@ -282,8 +279,9 @@ export class FileStore implements Store {
   delivered(queue: string, messageId: number): void {
     if (this.state !== 'open') return;
     const state = this.queues.get(queue);
-    const value = state?.entries.get(messageId);
-    if (state === undefined || value === undefined || (value & 1) === 1) return;
+    if (state === undefined) return;
+    const value = state.entries.get(messageId);
+    if (value < 0 || (value & 1) === 1) return;
     state.entries.set(messageId, value + 1);
     encodeDeliveredRecord(this.indexOut, state.number, messageId);
     this.flushLazily();
@@ -293,7 +291,9 @@ export class FileStore implements Store {
     if (this.state !== 'open') return;
     const state = this.queues.get(queue);
     if (state === undefined || state.entries.size === 0) return;
-    for (const value of state.entries.values()) this.release((value - (value & 1)) / 2);
+    state.entries.forEach((_id, value) => {
+      this.release((value - (value & 1)) / 2);
+    });
     this.liveEntries -= state.entries.size;
     state.entries.clear();
     encodeDropRecord(this.indexOut, state.number);
@@ -329,7 +329,7 @@ export class FileStore implements Store {
 
   diskUsage(): { segments: number; bytes: number } {
     let segments = 0;
-    let bytes = this.indexWritten;
+    let bytes = this.index.written;
     for (const segment of this.segments.values()) {
       if (segment.written === 0) continue;
       segments++;
@@ -355,22 +355,17 @@ export class FileStore implements Store {
     this.state = 'closed';
     if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
     await this.definitions.idle();
-    const files: StoreFile[] = [];
-    if (this.indexFile !== undefined) files.push(this.indexFile);
-    for (const segment of this.segments.values()) if (segment.file !== undefined) files.push(segment.file);
-    for (const file of files) {
+    // Without the fsync mode this is the one sync the data gets: at a clean shutdown.
+    const sync = !this.fsync && error === undefined;
+    for (const file of [this.index, ...this.segments.values()]) {
       try {
-        // Without the fsync mode this is the one sync the data gets: at a clean shutdown.
-        if (!this.fsync && error === undefined) await file.sync();
-        await file.close();
+        await file.close(sync);
       } catch (err) {
         error ??= new StoreError('IO', `closing the store's files failed: ${(err as Error).message}`, {
           cause: err,
         });
       }
     }
-    this.indexFile = undefined;
-    for (const segment of this.segments.values()) segment.file = undefined;
     await this.lock?.release();
     this.lock = undefined;
     this.logger.info({ dir: this.dir }, 'store closed');
@@ -388,7 +383,7 @@ export class FileStore implements Store {
   private queueFor(name: string): QueueState | undefined {
     let queue = this.queues.get(name);
     if (queue === undefined) {
-      queue = { number: -1, entries: new Map() };
+      queue = { number: -1, entries: new QueueEntries() };
       this.queues.set(name, queue);
     }
     if (queue.number < 0) {
@@ -482,20 +477,16 @@ export class FileStore implements Store {
     this.dirtySegments = [];
     let index: Buffer[] | undefined;
     let rewrite: Buffer[] | undefined;
-    const indexBytes = this.indexWritten + this.indexOut.length;
+    const indexBytes = this.index.size;
     if (
-      this.indexNeedsRewrite ||
+      this.index.needsRewrite ||
       (indexBytes > this.indexCompactBytes && indexBytes > 4 * INDEX_BYTES_PER_ENTRY * this.liveEntries)
     ) {
       // The snapshot holds everything up to now: the index records waiting are superseded.
-      this.indexUnwritten = [];
-      this.indexOut.clear();
-      this.indexNeedsRewrite = false;
+      this.index.discardPending();
       rewrite = this.snapshotIndex();
     } else {
-      index = this.indexUnwritten;
-      for (const chunk of this.indexOut.take()) index.push(chunk);
-      this.indexUnwritten = [];
+      index = this.index.takeAppend();
     }
     const batch: Batch = {
       segments,
@@ -522,7 +513,10 @@ export class FileStore implements Store {
   }
 
   private async writeBatch(batch: Batch): Promise<StoreError | undefined> {
-    const [segmentError, indexError] = await Promise.all([this.writeSegments(batch), this.writeIndex(batch)]);
+    const [segmentError, indexError] = await Promise.all([
+      this.writeSegments(batch),
+      batch.rewrite !== undefined ? this.index.rewrite(batch.rewrite) : this.index.append(batch.index ?? []),
+    ]);
     const error = segmentError ?? indexError;
     // Only once the index no longer references them durably may segments go.
     if (error === undefined) await this.deleteSegments(batch.deletes);
@@ -532,63 +526,29 @@ export class FileStore implements Store {
 
   private async writeSegments(batch: Batch): Promise<StoreError | undefined> {
     let error: StoreError | undefined;
-    let created = false;
     for (const { segment, chunks } of batch.segments) {
-      const position = segment.written;
-      try {
-        if (chunks.length > 0) {
-          if (segment.file === undefined) {
-            segment.file = await this.io.open(segment.path, segment.written === 0 ? 'wx' : 'r+');
-            created ||= segment.written === 0;
-          }
-          segment.written += await writeFully(segment.file, chunks, position);
-          if (this.fsync) await segment.file.sync();
-        }
-        if (segment.sealed && segment.file !== undefined && segment.unwritten.length === 0) {
-          const file = segment.file;
-          segment.file = undefined;
-          await file.close();
-        }
-      } catch (err) {
-        // Written again, from the same position, by the next batch.
-        segment.written = position;
-        segment.unwritten = chunks.concat(segment.unwritten);
+      const failed = await segment.write(chunks, this.io, this.fsync);
+      if (segment.unsyncedEntry) {
+        segment.unsyncedEntry = false;
+        this.directoryUnsynced = true;
+      }
+      if (failed !== undefined) {
         this.markDirty(segment);
-        error ??= ioError(`writing segment ${segmentFileName(segment.number)}`, err);
+        error ??= failed;
       }
     }
-    if (created && this.fsync) {
+    // A new file's name is durable only once its directory is synced.
+    if (this.fsync && this.directoryUnsynced) {
       try {
         await this.io.syncDir(this.dir);
+        this.directoryUnsynced = false;
       } catch (err) {
-        error ??= ioError('syncing the store directory', err);
+        error ??= new StoreError('IO', `syncing the store directory failed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     }
     return error;
-  }
-
-  private async writeIndex(batch: Batch): Promise<StoreError | undefined> {
-    if (batch.rewrite !== undefined) {
-      try {
-        await this.rewriteIndex(batch.rewrite);
-        return undefined;
-      } catch (err) {
-        this.indexNeedsRewrite = true;
-        return ioError(`rewriting ${INDEX_FILE}`, err);
-      }
-    }
-    const chunks = batch.index ?? [];
-    if (chunks.length === 0 || this.indexFile === undefined) return undefined;
-    const position = this.indexWritten;
-    try {
-      this.indexWritten += await writeFully(this.indexFile, chunks, position);
-      if (this.fsync) await this.indexFile.sync();
-      return undefined;
-    } catch (err) {
-      this.indexWritten = position;
-      this.indexUnwritten = chunks.concat(this.indexUnwritten);
-      return ioError(`writing ${INDEX_FILE}`, err);
-    }
   }
 
   /** Renumbers the queues and encodes the whole index as of now; forgets queues that hold nothing. */
@@ -605,33 +565,14 @@ export class FileStore implements Store {
       queue.number = number++;
       single[0] = queue.number;
       encodeQueueRecord(out, queue.number, name, utf8Length(name));
-      for (const [id, value] of queue.entries) {
+      const queueNumber = queue.number;
+      queue.entries.forEach((id, value) => {
         encodeEnqueueRecord(out, id, (value - (value & 1)) / 2, single, 0, 1);
-        if ((value & 1) === 1) encodeDeliveredRecord(out, queue.number, id);
-      }
+        if ((value & 1) === 1) encodeDeliveredRecord(out, queueNumber, id);
+      });
     }
     this.nextQueueNumber = number;
     return out.take();
-  }
-
-  /** Writes `chunks` as the new index file: a temporary file, synced, renamed over the old one. */
-  private async rewriteIndex(chunks: Buffer[]): Promise<void> {
-    const temp = join(this.dir, INDEX_TEMP_FILE);
-    const file = await this.io.open(temp, 'w');
-    let size: number;
-    try {
-      size = await writeFully(file, chunks, 0);
-      if (this.fsync) await file.sync();
-      await this.io.rename(temp, this.indexPath);
-    } catch (err) {
-      await file.close().catch(() => undefined);
-      throw err;
-    }
-    const old = this.indexFile;
-    this.indexFile = file;
-    this.indexWritten = size;
-    await old?.close().catch(() => undefined);
-    if (this.fsync) await this.io.syncDir(this.dir);
   }
 
   private async deleteSegments(segments: Segment[]): Promise<void> {
@@ -642,11 +583,7 @@ export class FileStore implements Store {
         continue;
       }
       try {
-        if (segment.file !== undefined) {
-          const file = segment.file;
-          segment.file = undefined;
-          await file.close();
-        }
+        await segment.close(false);
         await this.io.unlink(segment.path);
         this.segments.delete(segment.number);
       } catch (err) {
@@ -695,8 +632,4 @@ export class FileStore implements Store {
       this.flushLazily();
     }
   }
-}
-
-function ioError(what: string, err: unknown): StoreError {
-  return new StoreError('IO', `${what} failed: ${(err as Error).message}`, { cause: err });
 }

@@ -25,6 +25,7 @@
 // Replaying the records in order gives each queue's messages and delivered flags; ENQUEUE names the
 // segment the message record was appended to.
 import { layout } from './binary-layout.js';
+import { getUint64, putUint16, putUint32, putUint64 } from './byte-order.js';
 import { FRAME_HEADER_SIZE, sealFrame } from './record-frame.js';
 import { writeUtf8 } from './utf8.js';
 import type { WriteBuffer } from './write-buffer.js';
@@ -45,7 +46,6 @@ const DROP = 5;
 export const MAX_ENQUEUE_QUEUES = 0xffff;
 /** Longest queue name, in UTF-8 bytes. */
 export const MAX_QUEUE_NAME = 0xffff;
-const TWO_32 = 0x1_0000_0000;
 
 interface IndexHeader {
   magic: Uint8Array;
@@ -94,8 +94,8 @@ export function encodeQueueRecord(out: WriteBuffer, queue: number, name: string,
   const frame = out.pos;
   let p = frame + FRAME_HEADER_SIZE;
   b[p++] = QUEUE;
-  b.writeUInt32BE(queue, p);
-  b.writeUInt16BE(nameLength, p + 4);
+  putUint32(b, p, queue);
+  putUint16(b, p + 4, nameLength);
   writeUtf8(b, p + 6, name, nameLength);
   sealFrame(b, frame, length);
   out.pos = frame + FRAME_HEADER_SIZE + length;
@@ -116,12 +116,11 @@ export function encodeEnqueueRecord(
   const frame = out.pos;
   let p = frame + FRAME_HEADER_SIZE;
   b[p++] = ENQUEUE;
-  b.writeUInt32BE(Math.floor(messageId / TWO_32), p);
-  b.writeUInt32BE(messageId >>> 0, p + 4);
-  b.writeUInt32BE(segment, p + 8);
-  b.writeUInt16BE(count, p + 12);
+  putUint64(b, p, messageId);
+  putUint32(b, p + 8, segment);
+  putUint16(b, p + 12, count);
   p += 14;
-  for (let i = from; i < from + count; i++, p += 4) b.writeUInt32BE(queues[i], p);
+  for (let i = from; i < from + count; i++, p += 4) putUint32(b, p, queues[i]);
   sealFrame(b, frame, length);
   out.pos = p;
 }
@@ -133,9 +132,8 @@ function encodeQueueMessageRecord(out: WriteBuffer, type: number, queue: number,
   const frame = out.pos;
   const p = frame + FRAME_HEADER_SIZE;
   b[p] = type;
-  b.writeUInt32BE(queue, p + 1);
-  b.writeUInt32BE(Math.floor(messageId / TWO_32), p + 5);
-  b.writeUInt32BE(messageId >>> 0, p + 9);
+  putUint32(b, p + 1, queue);
+  putUint64(b, p + 5, messageId);
   sealFrame(b, frame, length);
   out.pos = p + length;
 }
@@ -154,7 +152,7 @@ export function encodeDropRecord(out: WriteBuffer, queue: number): void {
   const b = out.buf;
   const frame = out.pos;
   b[frame + FRAME_HEADER_SIZE] = DROP;
-  b.writeUInt32BE(queue, frame + FRAME_HEADER_SIZE + 1);
+  putUint32(b, frame + FRAME_HEADER_SIZE + 1, queue);
   sealFrame(b, frame, length);
   out.pos = frame + FRAME_HEADER_SIZE + length;
 }
@@ -184,14 +182,14 @@ export function decodeIndexRecord(file: Buffer, start: number, end: number, visi
       if (length !== 15 + 4 * count) return false;
       const queues: number[] = new Array(count);
       for (let i = 0; i < count; i++) queues[i] = file.readUInt32BE(start + 15 + 4 * i);
-      visitor.enqueue(readId(file, start + 1), file.readUInt32BE(start + 9), queues);
+      visitor.enqueue(getUint64(file, start + 1), file.readUInt32BE(start + 9), queues);
       return true;
     }
     case REMOVE:
     case DELIVERED: {
       if (length !== 13) return false;
       const queue = file.readUInt32BE(start + 1);
-      const messageId = readId(file, start + 5);
+      const messageId = getUint64(file, start + 5);
       if (file[start] === REMOVE) visitor.remove(queue, messageId);
       else visitor.delivered(queue, messageId);
       return true;
@@ -204,8 +202,4 @@ export function decodeIndexRecord(file: Buffer, start: number, end: number, visi
     default:
       return false;
   }
-}
-
-function readId(file: Buffer, offset: number): number {
-  return file.readUInt32BE(offset) * TWO_32 + file.readUInt32BE(offset + 4);
 }

@@ -16,6 +16,7 @@
 // length that is garbage (or runs past the end of the file) leaves no way to find the next record, so
 // the rest of the file is treated as a torn tail. Zeroed space (a file extended but never written)
 // fails the length check: 0 and ~0 disagree.
+import { putUint32 } from './byte-order.js';
 import { crc32 } from './checksum.js';
 
 export const FRAME_HEADER_SIZE = 12;
@@ -25,9 +26,9 @@ export const MAX_PAYLOAD = 0xffff_ffff;
 
 /** Writes the frame header at `offset`, for a payload already in place at offset + 12. */
 export function writeFrameHeader(buffer: Buffer, offset: number, length: number, crc: number): void {
-  buffer.writeUInt32BE(length, offset);
-  buffer.writeUInt32BE(~length >>> 0, offset + 4);
-  buffer.writeUInt32BE(crc, offset + 8);
+  putUint32(buffer, offset, length);
+  putUint32(buffer, offset + 4, ~length);
+  putUint32(buffer, offset + 8, crc);
 }
 
 /** Writes the frame header for the payload buffer[offset + 12, offset + 12 + length), computing its CRC. */

@@ -6,6 +6,7 @@
 import { readdir, readFile, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFINITIONS_TEMP_FILE, loadDefinitions } from './definitions-file.js';
+import { QueueEntries } from './queue-entries.js';
 import {
   checkIndexHeader,
   decodeIndexRecord,
@@ -28,8 +29,8 @@ import type { StoreLogger } from './store-logger.js';
 export interface RecoveredState {
   /** What open() hands the broker. */
   recovered: Recovered;
-  /** Per queue: message id -> segment * 2 + delivered flag, in id order (the store's working state). */
-  queues: Map<string, Map<number, number>>;
+  /** Per queue: its entries (message id -> segment * 2 + delivered flag), the store's working state. */
+  queues: Map<string, QueueEntries>;
   /** Segment files kept (some queue references them): number -> references and bytes. */
   segments: Map<number, { references: number; bytes: number }>;
   /** The number the next new segment gets: above every segment seen, deleted or not. */
@@ -119,7 +120,7 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
 
   // Queue lists, segment references, and what the index names but no segment holds.
   const recoveredQueues = new Map<string, RecoveredEntry[]>();
-  const queues = new Map<string, Map<number, number>>();
+  const queues = new Map<string, QueueEntries>();
   const references = new Map<number, number>();
   const missing = new Map<number, number>();
   for (const [name, entries] of index.queues) {
@@ -138,9 +139,9 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
     // Publish order is id order; the index normally has them so already, and then this costs O(n).
     list.sort((a, b) => a.messageId - b.messageId);
     recoveredQueues.set(name, list);
-    const working = new Map<number, number>();
+    const working = new QueueEntries();
     for (const entry of list) {
-      working.set(entry.messageId, (wanted.get(entry.messageId) ?? 0) * 2 + (entry.delivered ? 1 : 0));
+      working.add(entry.messageId, (wanted.get(entry.messageId) ?? 0) * 2 + (entry.delivered ? 1 : 0));
     }
     queues.set(name, working);
   }

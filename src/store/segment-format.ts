@@ -24,6 +24,7 @@
 // The properties are the content header's raw property bytes, opaque here; the body runs to the end of
 // the payload. Message ids are below 2^53.
 import { layout } from './binary-layout.js';
+import { getUint64, putUint32, putUint64 } from './byte-order.js';
 import { crc32 } from './checksum.js';
 import { FRAME_HEADER_SIZE, MAX_PAYLOAD, writeFrameHeader } from './record-frame.js';
 import type { StoredMessage } from './store.js';
@@ -39,7 +40,6 @@ export const MESSAGE_RECORD = 1;
 const MESSAGE_FIXED = 1 + 8 + 1 + 1 + 4;
 /** Payloads up to this size are copied into the write buffer; larger ones keep their body by reference. */
 const INLINE_LIMIT = 16 * 1024;
-const TWO_32 = 0x1_0000_0000;
 
 interface SegmentHeader {
   magic: Uint8Array;
@@ -125,15 +125,13 @@ export function encodeMessageRecord(
   const start = frame + FRAME_HEADER_SIZE;
   let p = start;
   b[p++] = MESSAGE_RECORD;
-  const id = message.id;
-  b.writeUInt32BE(Math.floor(id / TWO_32), p);
-  b.writeUInt32BE(id >>> 0, p + 4);
+  putUint64(b, p, message.id);
   p += 8;
   b[p++] = exchangeLength;
   p = writeUtf8(b, p, message.exchange, exchangeLength);
   b[p++] = routingKeyLength;
   p = writeUtf8(b, p, message.routingKey, routingKeyLength);
-  b.writeUInt32BE(properties.length, p);
+  putUint32(b, p, properties.length);
   p += 4;
   if (inline) {
     b.set(properties, p);
@@ -156,7 +154,7 @@ export function encodeMessageRecord(
 /** The id of the message record whose payload starts at `start`, or -1 if it is not a message record. */
 export function messageRecordId(file: Buffer, start: number, end: number): number {
   if (end - start < MESSAGE_FIXED || file[start] !== MESSAGE_RECORD) return -1;
-  return file.readUInt32BE(start + 1) * TWO_32 + file.readUInt32BE(start + 5);
+  return getUint64(file, start + 1);
 }
 
 /** Decodes a message record, copying its bytes out of `file`; undefined if the payload is malformed. */
