@@ -4,7 +4,9 @@ import { QueueEntries } from '../../src/store/queue-entries.js';
 
 function contents(entries: QueueEntries): [number, number][] {
   const seen: [number, number][] = [];
-  entries.forEach((id, value) => seen.push([id, value]));
+  entries.forEach((id, value) => {
+    seen.push([id, value]);
+  });
   return seen;
 }
 
