@@ -1,6 +1,7 @@
 // One channel of a connection (spec 2.2.5): publish assembly (method, header, body frames) into a
 // Message, routing through the vhost, consumers, the unacked deliveries of its consumers and gets
 // (ordered by delivery tag), qos, publisher confirms and transactions.
+import { randomBytes } from 'node:crypto';
 import {
   type FieldTable,
   type Method,
@@ -97,7 +98,6 @@ export class Channel {
   /** In delivery-tag order (Map keeps insertion order), so `multiple` acks walk from the front. */
   private readonly unacked = new Map<number, Delivery>();
   private mostRecentQueue = '';
-  private nextConsumerTag = 1;
 
   private confirmMode = false;
   private storeConfirmsPending = 0;
@@ -538,10 +538,7 @@ export class Channel {
     if (args['x-priority'] !== undefined) {
       return notImplemented(MethodId.BasicConsume, "consumer argument 'x-priority' is not supported yet");
     }
-    const tag =
-      requestedTag === ''
-        ? `amq.ctag-${this.connection.id}.${this.number}.${this.nextConsumerTag++}`
-        : requestedTag;
+    const tag = requestedTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : requestedTag;
     if (this.consumers.has(tag)) {
       return amqpError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
     }

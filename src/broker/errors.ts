@@ -10,12 +10,17 @@ export function amqpError(replyCode: number, detail: string, classId = 0, method
   );
 }
 
-/** Reply texts are shortstrs: at most 255 bytes (a long queue name in a text must not break the frame). */
+/**
+ * Reply texts are shortstrs: at most 255 bytes (a long queue name in a text must not break the frame).
+ * Like RabbitMQ, a longer text keeps its first 252 bytes and ends in '...'.
+ */
 export function truncateShortstr(text: string): string {
   if (Buffer.byteLength(text) <= 255) return text;
-  let t = text.slice(0, 255);
-  while (Buffer.byteLength(t) > 255) t = t.slice(0, -1);
-  return t;
+  const bytes = Buffer.from(text).subarray(0, 252);
+  // Do not cut a UTF-8 sequence in half.
+  let end = bytes.length;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return `${bytes.toString('utf8', 0, end)}...`;
 }
 
 /** A method the broker does not implement yet: 540, as a connection error, naming the method. */

@@ -87,6 +87,11 @@ export class VirtualHost implements QueueEvents {
     ] as const) {
       this.exchanges.set(n, new EXCHANGE_TYPES[type](n, name, true, false, false, {}));
     }
+    // RabbitMQ's firehose tracing exchange: present and internal (nothing publishes to it here).
+    this.exchanges.set(
+      'amq.rabbitmq.trace',
+      new TopicExchange('amq.rabbitmq.trace', name, true, false, true, {}),
+    );
   }
 
   // QueueEvents
@@ -139,18 +144,19 @@ export class VirtualHost implements QueueEvents {
     internal: boolean,
     args: FieldTable,
   ): Exchange | ProtocolError {
-    if (passive) {
-      return this.exchanges.get(name) ?? this.noExchange(name);
-    }
     if (name === '') {
       return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
     }
-    if (name.startsWith('amq.')) {
+    if (passive) {
+      return this.exchanges.get(name) ?? this.noExchange(name);
+    }
+    const existing = this.exchanges.get(name);
+    // RabbitMQ checks an existing exchange for equivalence first; the reserved prefix only stops new ones.
+    if (!existing && name.startsWith('amq.')) {
       return amqpError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
     }
     const Type = EXCHANGE_TYPES[type];
     if (!Type) return amqpError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
-    const existing = this.exchanges.get(name);
     if (existing) {
       const mismatch = (arg: string, received: string, current: string) =>
         amqpError(
@@ -216,7 +222,10 @@ export class VirtualHost implements QueueEvents {
     if (name === '')
       return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
     if (name.startsWith('amq.')) {
-      return amqpError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
+      return amqpError(
+        ReplyCode.ACCESS_REFUSED,
+        `deletion of system exchange '${name}' in vhost '${this.name}' not allowed`,
+      );
     }
     const exchange = this.exchanges.get(name);
     if (!exchange) return undefined; // idempotent, as in RabbitMQ 3.x
@@ -246,6 +255,25 @@ export class VirtualHost implements QueueEvents {
     return this.exchanges.get(exchangeName) ?? this.noExchange(exchangeName);
   }
 
+  /** RabbitMQ refuses a headers binding whose x-match it cannot read. */
+  private checkHeadersBinding(source: Exchange, args: FieldTable): ProtocolError | undefined {
+    if (source.type !== 'headers' || args['x-match'] === undefined) return undefined;
+    const m = args['x-match'];
+    if (typeof m !== 'string') {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `Invalid x-match field type ${typeName(m)} (value ${plainValue(m)}); expected longstr`,
+      );
+    }
+    if (m !== 'all' && m !== 'any' && m !== 'all-with-x' && m !== 'any-with-x') {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `Invalid x-match field value <<"${m}">>; expected all, any, all-with-x, or any-with-x`,
+      );
+    }
+    return undefined;
+  }
+
   bind(source: Exchange, destination: Destination, routingKey: string, args: FieldTable): void {
     const argumentsKey = canonical(args);
     const id = Exchange.bindingId({ destination, routingKey, argumentsKey });
@@ -266,10 +294,8 @@ export class VirtualHost implements QueueEvents {
     source.bindings.delete(id);
     if (source.durable && destination.durable) this.events.definitionsChanged();
     if (destination.kind === 'queue') destination.bindings.delete(binding);
-    else {
-      destination.inboundBindings--;
-      this.maybeAutoDelete(destination);
-    }
+    else destination.inboundBindings--;
+    // Only bindings where it is the source count for an auto-delete exchange (RabbitMQ).
     this.maybeAutoDelete(source);
   }
 
@@ -295,6 +321,8 @@ export class VirtualHost implements QueueEvents {
     if (exchange instanceof ProtocolError) return exchange;
     const queue = this.queueFor(queueName, owner);
     if (queue instanceof ProtocolError) return queue;
+    const invalid = this.checkHeadersBinding(exchange, args);
+    if (invalid) return invalid;
     this.bind(exchange, queue, routingKey, args);
     return undefined;
   }
@@ -306,13 +334,18 @@ export class VirtualHost implements QueueEvents {
     args: FieldTable,
     owner: QueueOwner,
   ): ProtocolError | undefined {
-    const exchange = this.checkBindable(exchangeName);
-    if (exchange instanceof ProtocolError) return exchange;
-    const queue = this.queueFor(queueName, owner);
-    if (queue instanceof ProtocolError) return queue;
+    if (exchangeName === '') {
+      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    }
+    // Like RabbitMQ 3.x, unbinding what is not there (binding, queue or exchange) is fine.
+    const exchange = this.exchanges.get(exchangeName);
+    const queue = this.queues.get(queueName);
+    if (!exchange || !queue) return undefined;
     const id = Exchange.bindingId({ destination: queue, routingKey, argumentsKey: canonical(args) });
     const binding = exchange.bindings.get(id);
-    if (binding) this.removeBinding(binding);
+    if (!binding) return undefined;
+    if (queue.exclusiveOwner && queue.exclusiveOwner !== owner) return this.locked(queueName);
+    this.removeBinding(binding);
     return undefined;
   }
 
@@ -326,6 +359,8 @@ export class VirtualHost implements QueueEvents {
     if (source instanceof ProtocolError) return source;
     const destination = this.checkBindable(destinationName);
     if (destination instanceof ProtocolError) return destination;
+    const invalid = this.checkHeadersBinding(source, args);
+    if (invalid) return invalid;
     this.bind(source, destination, routingKey, args);
     return undefined;
   }
@@ -336,10 +371,12 @@ export class VirtualHost implements QueueEvents {
     routingKey: string,
     args: FieldTable,
   ): ProtocolError | undefined {
-    const source = this.checkBindable(sourceName);
-    if (source instanceof ProtocolError) return source;
-    const destination = this.checkBindable(destinationName);
-    if (destination instanceof ProtocolError) return destination;
+    if (sourceName === '' || destinationName === '') {
+      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    }
+    const source = this.exchanges.get(sourceName);
+    const destination = this.exchanges.get(destinationName);
+    if (!source || !destination) return undefined;
     const id = Exchange.bindingId({ destination, routingKey, argumentsKey: canonical(args) });
     const binding = source.bindings.get(id);
     if (binding) this.removeBinding(binding);
@@ -391,6 +428,13 @@ export class VirtualHost implements QueueEvents {
       if (argError) return argError;
       return existing;
     }
+    const mode = args['x-queue-mode'];
+    if (mode !== undefined && mode !== 'default' && mode !== 'lazy') {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `invalid arg 'x-queue-mode' for ${this.q(name)}: "unsupported queue mode '${plainValue(mode)}'"`,
+      );
+    }
     const queueType = args['x-queue-type'];
     if (queueType !== undefined && queueType !== 'classic') {
       return amqpError(
@@ -420,10 +464,13 @@ export class VirtualHost implements QueueEvents {
     const queue = this.queues.get(name);
     if (!queue) return 0; // idempotent, as in RabbitMQ 3.x
     if (queue.exclusiveOwner && queue.exclusiveOwner !== owner) return this.locked(name);
-    if (ifUnused && queue.consumerCount > 0)
-      return amqpError(ReplyCode.PRECONDITION_FAILED, `${this.q(name)} in use`);
-    if (ifEmpty && queue.messageCount > 0)
+    // RabbitMQ checks emptiness first.
+    if (ifEmpty && queue.messageCount > 0) {
       return amqpError(ReplyCode.PRECONDITION_FAILED, `${this.q(name)} not empty`);
+    }
+    if (ifUnused && queue.consumerCount > 0) {
+      return amqpError(ReplyCode.PRECONDITION_FAILED, `${this.q(name)} in use`);
+    }
     return this.removeQueue(queue);
   }
 
@@ -550,6 +597,12 @@ function argsEquivalent(
     const c = current[key];
     if (r === undefined && c === undefined) continue;
     if (r !== undefined && c !== undefined && plainValue(r) === plainValue(c)) continue;
+    if (r !== undefined && c !== undefined && typeName(r) === typeName(c)) {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `inequivalent arg '${key}' for ${what}: received '${plainValue(r)}' but current is '${plainValue(c)}'`,
+      );
+    }
     const receivedText = r === undefined ? 'none' : `the value '${plainValue(r)}' of type '${typeName(r)}'`;
     const currentText = c === undefined ? 'none' : `the value '${plainValue(c)}' of type '${typeName(c)}'`;
     return amqpError(

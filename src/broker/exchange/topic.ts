@@ -11,6 +11,11 @@ class TrieNode {
 
 const CACHE_LIMIT = 4096;
 
+/** The words of a key; the empty key has none (RabbitMQ), while '.' is two empty words. */
+function words(key: string): string[] {
+  return key === '' ? [] : key.split('.');
+}
+
 export class TopicExchange extends Exchange {
   readonly type = 'topic';
   private readonly root = new TrieNode();
@@ -18,7 +23,7 @@ export class TopicExchange extends Exchange {
 
   addRoute(binding: Binding): void {
     let node = this.root;
-    for (const word of binding.routingKey.split('.')) {
+    for (const word of words(binding.routingKey)) {
       let next = node.children.get(word);
       if (!next) {
         next = new TrieNode();
@@ -32,8 +37,8 @@ export class TopicExchange extends Exchange {
 
   removeRoute(binding: Binding): void {
     const path: TrieNode[] = [this.root];
-    const words = binding.routingKey.split('.');
-    for (const word of words) {
+    const keyWords = words(binding.routingKey);
+    for (const word of keyWords) {
       const next = path[path.length - 1].children.get(word);
       if (!next) return;
       path.push(next);
@@ -43,10 +48,10 @@ export class TopicExchange extends Exchange {
     if (n > 0) node.destinations.set(binding.destination, n);
     else node.destinations.delete(binding.destination);
     // Prune empty nodes from the leaf up.
-    for (let i = words.length; i > 0; i--) {
+    for (let i = keyWords.length; i > 0; i--) {
       const child = path[i];
       if (child.destinations.size > 0 || child.children.size > 0) break;
-      path[i - 1].children.delete(words[i - 1]);
+      path[i - 1].children.delete(keyWords[i - 1]);
     }
     this.cache.clear();
   }
@@ -55,7 +60,7 @@ export class TopicExchange extends Exchange {
     let matched = this.cache.get(routingKey);
     if (matched === undefined) {
       const found = new Set<Destination>();
-      match(this.root, routingKey.split('.'), 0, found);
+      match(this.root, words(routingKey), 0, found);
       matched = [...found];
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       this.cache.set(routingKey, matched);
