@@ -1,10 +1,15 @@
 // The lock that keeps a second broker off a store directory: a file holding the owner's pid, put in
 // place by link(2), which fails if the name exists, so the lock never exists without its pid. A lock
-// whose pid is no longer running was left by a crash and is taken over. (Two processes taking over the
-// same stale lock at the same moment could both win; node offers no flock to close that gap.)
+// whose pid is no longer running was left by a crash and is taken over; so is one naming this very
+// process that this process does not hold (a restart that got the same pid, as pid 1 in a container
+// does). Two processes taking over the same stale lock at the same moment could both win: node offers
+// no flock to close that gap. A stale lock whose pid now belongs to an unrelated live process is
+// reported as held, naming the pid, for the operator to remove.
+//
+// Format, version 1: warren.lock holds the owner's pid in decimal ASCII and a newline ("4242\n").
 import { randomBytes } from 'node:crypto';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { StoreError } from './store-error.js';
 
 export const LOCK_FILE = 'warren.lock';
@@ -13,28 +18,44 @@ export interface LockFile {
   release(): Promise<void>;
 }
 
+/** Lock files this process holds (absolute paths). */
+const held = new Set<string>();
+
 /** Takes the lock of `dir`, or a StoreError('LOCKED') naming the process that holds it. */
 export async function acquireLock(dir: string): Promise<LockFile | StoreError> {
-  const path = join(dir, LOCK_FILE);
+  const path = resolve(dir, LOCK_FILE);
+  if (held.has(path)) return locked(dir, path, 'this process');
+  // Reserved at once, so that a second open in this process cannot race this one.
+  held.add(path);
+  const lock = await takeLock(dir, path);
+  if (lock instanceof StoreError) held.delete(path);
+  return lock;
+}
+
+async function takeLock(dir: string, path: string): Promise<LockFile | StoreError> {
   // Two tries: the second after removing a stale lock. If another process takes it over in between,
   // the second exclusive create fails and its pid is reported.
   for (let attempt = 0; attempt < 2; attempt++) {
     const taken = await linkLock(path);
     if (taken !== undefined) return taken;
     const owner = await readOwner(path);
-    if (owner !== undefined && isRunning(owner)) {
-      const who = owner === process.pid ? 'this process' : `process ${owner}`;
-      return new StoreError(
-        'LOCKED',
-        `the store in ${dir} is in use by ${who} (lock file ${path}); stop that broker or use another directory`,
-      );
+    if (owner !== undefined && owner !== process.pid && isRunning(owner)) {
+      return locked(dir, path, `process ${owner}`);
     }
-    // A crash left the lock (or it is unreadable, or it was just released): take it over.
+    // A crash left the lock (or a previous process with our pid did, or it is unreadable, or it was
+    // just released): take it over.
     await unlink(path).catch(() => undefined);
   }
   return new StoreError(
     'LOCKED',
     `the store in ${dir} is being locked by another process (lock file ${path})`,
+  );
+}
+
+function locked(dir: string, path: string, who: string): StoreError {
+  return new StoreError(
+    'LOCKED',
+    `the store in ${dir} is in use by ${who} (lock file ${path}); stop that broker or use another directory`,
   );
 }
 
@@ -44,7 +65,12 @@ async function linkLock(path: string): Promise<LockFile | StoreError | undefined
   try {
     await writeFile(temp, `${process.pid}\n`);
     await link(temp, path);
-    return { release: () => unlink(path).catch(() => undefined) };
+    return {
+      release: async () => {
+        await unlink(path).catch(() => undefined);
+        held.delete(path);
+      },
+    };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     return new StoreError('IO', `cannot create the lock file ${path}: ${(err as Error).message}`, {

@@ -46,6 +46,22 @@ describe('the store lock', () => {
     expect(recovered.messages.size).toBe(1);
   });
 
+  it('takes over a lock naming this pid that this process does not hold (a restart as pid 1 in a container)', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(join(dir, 'warren.lock'), `${process.pid}\n`);
+    await openStore(dir);
+    const error = await new FileStore({ dir, fsync: false }).open().catch((err: unknown) => err);
+    expect((error as Error).message).toMatch(/in use by this process/);
+  });
+
+  it('lets only one of two concurrent opens in one process win', async () => {
+    const dir = tempDir();
+    const stores = [new FileStore({ dir, fsync: false }), new FileStore({ dir, fsync: false })];
+    const results = await Promise.allSettled(stores.map((store) => store.open()));
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    for (const store of stores) await store.close();
+  });
+
   it('takes over an empty or unreadable lock file', async () => {
     const dir = tempDir();
     fs.writeFileSync(join(dir, 'warren.lock'), '');
