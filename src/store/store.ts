@@ -57,6 +57,6 @@ export interface Store {
   saveDefinitions(definitions: unknown): Promise<void>;
   /** Writes and syncs what is buffered, then releases the store (and its lock). */
   close(): Promise<void>;
-  /** For tests and the benchmark: segment files, and bytes of all the store's files on disk. */
+  /** For tests and the benchmark: segment files on disk, and the bytes of the segment and index files. */
   diskUsage(): { segments: number; bytes: number };
 }

@@ -224,6 +224,26 @@ describe('FileStore group commit', () => {
     expect(order).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 
+  it('writes delivered marks lazily, without an afterSync, within a fraction of a second', async () => {
+    const dir = tempDir();
+    const { store } = await openStore(dir);
+    store.publish(message(1), ['q']);
+    store.publish(message(2), ['q']);
+    await synced(store);
+    store.delivered('q', 2);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Read the files as a crash would leave them: the store is still open.
+    const copy = tempDir();
+    for (const name of fs.readdirSync(dir)) {
+      if (name !== 'warren.lock') fs.copyFileSync(join(dir, name), join(copy, name));
+    }
+    const { recovered } = await openStore(copy);
+    expect(entries(recovered, 'q')).toEqual([
+      [1, false],
+      [2, true],
+    ]);
+  });
+
   it('compacts the index so it does not grow forever', async () => {
     const dir = tempDir();
     const indexCompactBytes = 16 * 1024;
