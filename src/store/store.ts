@@ -4,6 +4,10 @@
 
 /** A persistent message as the store keeps it: routing data, raw content-header properties, body. */
 export interface StoredMessage {
+  /**
+   * Assigned by the broker, increasing in publish order, below 2^53, and never reused for different
+   * content: a message stored again with changes (dead-lettered with x-death, say) needs a new id.
+   */
   id: number;
   exchange: string;
   routingKey: string;
