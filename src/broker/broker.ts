@@ -150,7 +150,9 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
           stored.id,
         );
         message.stored = true;
-        queue.restore(message, entry.delivered);
+        // After a crash, delivery marks of the last moments may be lost: every message may have been
+        // delivered, so all are flagged redelivered (the flag means "may have been delivered before").
+        queue.restore(message, entry.delivered || recovered.uncleanShutdown);
         messages++;
       }
     }

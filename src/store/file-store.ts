@@ -179,6 +179,7 @@ export class FileStore implements Store {
       const written = await this.index.rewrite(this.snapshotIndex());
       if (written !== undefined) throw written;
       this.state = 'open';
+      recovered.uncleanShutdown = lock.tookOver;
       this.logger.info(
         {
           dir: this.dir,

@@ -15,6 +15,8 @@ import { StoreError } from './store-error.js';
 export const LOCK_FILE = 'warren.lock';
 
 export interface LockFile {
+  /** The lock was taken over from a process that did not release it: the last run did not stop cleanly. */
+  readonly tookOver: boolean;
   release(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ async function takeLock(dir: string, path: string): Promise<LockFile | StoreErro
   // Two tries: the second after removing a stale lock. If another process takes it over in between,
   // the second exclusive create fails and its pid is reported.
   for (let attempt = 0; attempt < 2; attempt++) {
-    const taken = await linkLock(path);
+    const taken = await linkLock(path, attempt > 0);
     if (taken !== undefined) return taken;
     const owner = await readOwner(path);
     if (owner !== undefined && owner !== process.pid && isRunning(owner)) {
@@ -60,12 +62,13 @@ function locked(dir: string, path: string, who: string): StoreError {
 }
 
 /** The lock if it was free, undefined if the lock file exists, or the error that stopped it. */
-async function linkLock(path: string): Promise<LockFile | StoreError | undefined> {
+async function linkLock(path: string, tookOver: boolean): Promise<LockFile | StoreError | undefined> {
   const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await writeFile(temp, `${process.pid}\n`);
     await link(temp, path);
     return {
+      tookOver,
       release: async () => {
         await unlink(path).catch(() => undefined);
         held.delete(path);

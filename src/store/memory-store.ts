@@ -21,6 +21,7 @@ export class MemoryStore implements Store {
       messages: new Map(),
       maxMessageId: 0,
       dropped: { records: 0, bytes: 0, messages: 0 },
+      uncleanShutdown: false,
     };
   }
 

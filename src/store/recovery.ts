@@ -177,6 +177,8 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
       messages,
       maxMessageId,
       dropped,
+      // Known only to the lock: the file store fills it in.
+      uncleanShutdown: false,
     },
     queues,
     segments,

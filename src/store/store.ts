@@ -36,6 +36,11 @@ export interface Recovered {
    * dropped because their message record was among them or its segment file was missing.
    */
   dropped: { records: number; bytes: number; messages: number };
+  /**
+   * The previous run did not close the store (a crash or SIGKILL): marks of deliveries made shortly
+   * before it may be missing.
+   */
+  uncleanShutdown: boolean;
 }
 
 export interface Store {

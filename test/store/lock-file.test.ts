@@ -37,13 +37,16 @@ describe('the store lock', () => {
   it('takes over a lock left by a dead process, and releases it at close', async () => {
     const dir = tempDir();
     fs.writeFileSync(join(dir, 'warren.lock'), `${deadPid()}\n`);
-    const { store } = await openStore(dir);
+    const { store, recovered: first } = await openStore(dir);
+    expect(first.uncleanShutdown).toBe(true);
     expect(fs.readFileSync(join(dir, 'warren.lock'), 'utf8')).toBe(`${process.pid}\n`);
     store.publish(message(1), ['q']);
     await store.close();
     expect(fs.existsSync(join(dir, 'warren.lock'))).toBe(false);
     const { recovered } = await openStore(dir);
     expect(recovered.messages.size).toBe(1);
+    // The previous open closed the store: a clean shutdown.
+    expect(recovered.uncleanShutdown).toBe(false);
   });
 
   it('takes over a lock naming this pid that this process does not hold (a restart as pid 1 in a container)', async () => {

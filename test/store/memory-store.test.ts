@@ -12,6 +12,7 @@ describe('MemoryStore', () => {
       messages: new Map(),
       maxMessageId: 0,
       dropped: { records: 0, bytes: 0, messages: 0 },
+      uncleanShutdown: false,
     });
     store.publish(message(1), ['q']);
     store.delivered('q', 1);
