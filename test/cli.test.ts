@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -75,7 +78,7 @@ describe('the warren command', () => {
   });
 
   it('serves clients, logs connections, and on SIGTERM closes them with 320 and exits 0', async () => {
-    const w = run(['--port', '0', '--log-level', 'info']);
+    const w = run(['--port', '0', '--in-memory', '--log-level', 'info']);
     const started = await w.logLine('warren started');
     const port = started.port as number;
     expect(port).toBeGreaterThan(0);
@@ -92,7 +95,7 @@ describe('the warren command', () => {
   });
 
   it('SIGINT also stops it with exit status 0', async () => {
-    const w = run(['--port', '0']);
+    const w = run(['--port', '0', '--in-memory']);
     const { port } = await w.logLine('warren started');
     const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
     const closed = new Promise<Error>((resolve) => connection.on('close', resolve));
@@ -100,5 +103,39 @@ describe('the warren command', () => {
     expect((await closed).message).toContain('CONNECTION_FORCED');
     const [code] = await once(w.child, 'exit');
     expect(code).toBe(0);
+  });
+
+  it('keeps its data in --data-dir, which a second warren cannot open (exit status not 0)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-cli-'));
+    try {
+      const first = run(['--port', '0', '--data-dir', dir]);
+      const started = await first.logLine('warren started');
+      expect(started.dataDir).toBe(dir);
+      expect(existsSync(join(dir, 'warren.lock'))).toBe(true);
+      const second = spawn(process.execPath, [cli, '--port', '0', '--data-dir', dir]);
+      let err = '';
+      second.stderr.on('data', (d) => {
+        err += d;
+      });
+      const [code] = await once(second, 'exit');
+      expect(code).not.toBe(0);
+      expect(err).toMatch(new RegExp(`in use by process ${first.child.pid}`));
+      first.child.kill('SIGTERM');
+      await once(first.child, 'exit');
+      expect(existsSync(join(dir, 'warren.lock'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--in-memory writes nothing; it cannot be combined with --data-dir', async () => {
+    const w = run(['--port', '0', '--in-memory']);
+    const started = await w.logLine('warren started');
+    expect(started.dataDir).toBeNull();
+    w.child.kill('SIGTERM');
+    await once(w.child, 'exit');
+    const both = spawn(process.execPath, [cli, '--in-memory', '--data-dir', 'x']);
+    const [code] = await once(both, 'exit');
+    expect(code).toBe(2);
   });
 });
