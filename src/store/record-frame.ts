@@ -16,7 +16,7 @@
 // length that is garbage (or runs past the end of the file) leaves no way to find the next record, so
 // the rest of the file is treated as a torn tail. Zeroed space (a file extended but never written)
 // fails the length check: 0 and ~0 disagree.
-import { putUint32 } from './byte-order.js';
+import { getUint32, putUint32 } from './byte-order.js';
 import { crc32 } from './checksum.js';
 
 export const FRAME_HEADER_SIZE = 12;
@@ -51,6 +51,57 @@ export interface FrameScan {
 }
 
 /**
+ * Counts a scan's records as they are found, telling corrupt records in the middle of a file (skipped)
+ * from those at its end (part of the torn tail). Shared by the scans of whole buffers and of files.
+ */
+export class FrameTally {
+  private records = 0;
+  private validEnd: number;
+  private skippedRecords = 0;
+  private skippedBytes = 0;
+  /** Corrupt records since the last valid one: offsets and lengths, two numbers each. */
+  private pending: number[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    start: number,
+    private readonly skipped: (offset: number, length: number) => void,
+  ) {
+    this.validEnd = start;
+  }
+
+  /** A frame with an intact length at `offset`, of `length` bytes in all: valid or corrupt. */
+  record(offset: number, length: number, valid: boolean): void {
+    if (!valid) {
+      this.pending.push(offset, length);
+      this.pendingBytes += length;
+      return;
+    }
+    // The corrupt records since the last valid one are in the middle after all.
+    const pending = this.pending;
+    for (let i = 0; i < pending.length; i += 2) this.skipped(pending[i], pending[i + 1]);
+    this.skippedRecords += pending.length / 2;
+    this.skippedBytes += this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.records++;
+    this.validEnd = offset + length;
+  }
+
+  /** The scan stopped at `offset` (no further intact frame) of a file of `end` bytes. */
+  finish(offset: number, end: number): FrameScan {
+    return {
+      records: this.records,
+      skippedRecords: this.skippedRecords,
+      skippedBytes: this.skippedBytes,
+      validEnd: this.validEnd,
+      tailRecords: this.pending.length / 2 + (offset < end ? 1 : 0),
+      tailBytes: end - this.validEnd,
+    };
+  }
+}
+
+/**
  * Walks the frames of `file` from `start`. `visit` gets each payload whose CRC holds and returns false
  * if the payload does not decode, which counts the record as corrupt; `skipped` hears of each corrupt
  * record that is followed by a valid one (a corrupt record at the end is part of the tail).
@@ -62,41 +113,30 @@ export function scanFrames(
   skipped: (offset: number, length: number) => void,
 ): FrameScan {
   const end = file.length;
-  let records = 0;
-  let validEnd = start;
-  let pendingRecords = 0;
-  let pendingBytes = 0;
-  let skippedRecords = 0;
-  let skippedBytes = 0;
-  let pendingOffsets: number[] = [];
+  const tally = new FrameTally(start, skipped);
   let offset = start;
   while (end - offset >= FRAME_HEADER_SIZE) {
-    const length = file.readUInt32BE(offset);
-    if ((length ^ file.readUInt32BE(offset + 4)) >>> 0 !== 0xffff_ffff) break;
+    const length = frameLength(file, offset);
     const payloadStart = offset + FRAME_HEADER_SIZE;
-    if (length > end - payloadStart) break;
+    if (length < 0 || length > end - payloadStart) break;
     const payloadEnd = payloadStart + length;
-    if (
-      crc32(file, payloadStart, payloadEnd) === file.readUInt32BE(offset + 8) &&
-      visit(payloadStart, payloadEnd)
-    ) {
-      // The corrupt records since the last valid one are in the middle after all.
-      for (const at of pendingOffsets) skipped(at, file.readUInt32BE(at) + FRAME_HEADER_SIZE);
-      skippedRecords += pendingRecords;
-      skippedBytes += pendingBytes;
-      pendingRecords = 0;
-      pendingBytes = 0;
-      pendingOffsets = [];
-      records++;
-      validEnd = payloadEnd;
-    } else {
-      pendingRecords++;
-      pendingBytes += payloadEnd - offset;
-      pendingOffsets.push(offset);
-    }
+    tally.record(
+      offset,
+      payloadEnd - offset,
+      frameChecksumHolds(file, offset, payloadEnd) && visit(payloadStart, payloadEnd),
+    );
     offset = payloadEnd;
   }
-  const tailBytes = end - validEnd;
-  const tailRecords = pendingRecords + (offset < end ? 1 : 0);
-  return { records, skippedRecords, skippedBytes, validEnd, tailRecords, tailBytes };
+  return tally.finish(offset, end);
+}
+
+/** The payload length of the frame at `offset`, or -1 if the length disagrees with its complement. */
+export function frameLength(buffer: Buffer, offset: number): number {
+  const length = getUint32(buffer, offset);
+  return (length ^ getUint32(buffer, offset + 4)) >>> 0 === 0xffff_ffff ? length : -1;
+}
+
+/** Whether the payload of the frame at `offset`, ending at `payloadEnd`, matches the frame's CRC. */
+export function frameChecksumHolds(buffer: Buffer, offset: number, payloadEnd: number): boolean {
+  return crc32(buffer, offset + FRAME_HEADER_SIZE, payloadEnd) === getUint32(buffer, offset + 8);
 }
