@@ -5,6 +5,10 @@
 // flight the next one accumulates, and it starts as soon as the first is done. afterSync callbacks are
 // released in call order once their batch is durable.
 //
+// Message bodies are not kept in memory: the store knows where each live message's record is
+// (message-locations.ts: 28 bytes a message, plus 9 per queue entry in queue-entries.ts) and read()
+// fetches it from its segment file, or from the write buffers while its batch is not written yet.
+//
 // Files (formats in their modules): warren.lock (lock-file.ts), NNNNNNNNNN.seg (segment-format.ts),
 // queues.idx (queue-index-format.ts), definitions.json (definitions-file.ts).
 //
@@ -18,6 +22,7 @@ import { DefinitionsWriter } from './definitions-file.js';
 import { nodeIo, type StoreIo } from './file-io.js';
 import { IndexFile } from './index-file.js';
 import { acquireLock, type LockFile } from './lock-file.js';
+import { MessageLocations } from './message-locations.js';
 import { QueueEntries } from './queue-entries.js';
 import {
   encodeDeliveredRecord,
@@ -32,12 +37,13 @@ import {
 import { recover } from './recovery.js';
 import { Segment } from './segment.js';
 import {
+  decodeMessageFrame,
   encodeMessageRecord,
   encodeSegmentHeader,
   messageRecordLength,
   SEGMENT_HEADER_SIZE,
 } from './segment-format.js';
-import type { Recovered, Store, StoredMessage } from './store.js';
+import type { Recovered, RecoveredMessages, Store, StoredMessage } from './store.js';
 import { StoreError } from './store-error.js';
 import { type StoreLogger, silentLogger } from './store-logger.js';
 import { utf8Length } from './utf8.js';
@@ -62,7 +68,7 @@ type Callback = (err?: Error) => void;
 interface QueueState {
   /** The queue's number in the current index file, or -1 until a QUEUE record names it there. */
   number: number;
-  /** Message id -> segment number * 2 + delivered flag, in publish order. */
+  /** Message id -> delivered flag (0 or 1), in publish order. */
   entries: QueueEntries;
 }
 
@@ -98,6 +104,8 @@ export class FileStore implements Store {
   private lock: LockFile | undefined;
 
   private readonly queues = new Map<string, QueueState>();
+  /** Where each live message's record is, and how many queues hold it. */
+  private locations = new MessageLocations();
   private nextQueueNumber = 0;
   private liveEntries = 0;
   private maxMessageId = 0;
@@ -167,24 +175,36 @@ export class FileStore implements Store {
         this.queues.set(name, { number: -1, entries });
         this.liveEntries += entries.size;
       }
+      this.locations = state.locations;
       for (const [number, { references, bytes }] of state.segments) {
         const segment = new Segment(number, this.dir, bytes, true);
         segment.references = references;
         this.segments.set(number, segment);
       }
       this.nextSegment = state.nextSegment;
-      const { recovered } = state;
+      const recovered: Recovered = { ...state.recovered, messages: this.messagesView() };
       this.maxMessageId = recovered.maxMessageId;
-      // A fresh index of what was recovered: no skipped records or torn tail stays in the file we append to.
-      const written = await this.index.rewrite(this.snapshotIndex());
-      if (written !== undefined) throw written;
+      const reusable = state.index;
+      const numbered =
+        reusable !== undefined && [...this.queues.keys()].every((name) => reusable.queueNumbers.has(name));
+      if (numbered) {
+        // Nothing to cut or drop: records go on after the last one, under the file's queue numbers.
+        for (const [name, queue] of this.queues) queue.number = reusable.queueNumbers.get(name) ?? -1;
+        this.nextQueueNumber = reusable.nextQueueNumber;
+        const adopted = await this.index.adopt(reusable.bytes);
+        if (adopted !== undefined) throw adopted;
+      } else {
+        // A fresh index of what was recovered: no skipped records or torn tail stays in the file we append to.
+        const written = await this.index.rewrite(this.snapshotIndex());
+        if (written !== undefined) throw written;
+      }
       this.state = 'open';
       recovered.uncleanShutdown = lock.tookOver;
       this.logger.info(
         {
           dir: this.dir,
           queues: recovered.queues.size,
-          messages: recovered.messages.size,
+          messages: this.locations.size,
           segments: this.segments.size,
           dropped: recovered.dropped,
           ms: Math.round(performance.now() - started),
@@ -227,33 +247,46 @@ export class FileStore implements Store {
       }
       states[i] = queue;
     }
-    let segment = this.active;
-    if (
-      segment === undefined ||
-      (segment.size + recordLength > this.segmentSize && segment.size > SEGMENT_HEADER_SIZE)
-    ) {
-      segment = this.roll();
-    }
     const id = message.id;
-    const value = segment.number * 2;
+    // A message some queue holds already keeps its record: its new queues reference that one.
+    const stored = this.locations.find(id);
+    let segment: Segment | undefined;
+    let segmentNumber: number;
+    if (stored >= 0) {
+      segmentNumber = this.locations.segmentAt(stored);
+    } else {
+      segment = this.active;
+      if (
+        segment === undefined ||
+        (segment.size + recordLength > this.segmentSize && segment.size > SEGMENT_HEADER_SIZE)
+      ) {
+        segment = this.roll();
+      }
+      segmentNumber = segment.number;
+    }
     const numbers = this.numbers;
     let added = 0;
     for (let i = 0; i < count; i++) {
       const queue = states[i];
-      // A queue named twice, or a message id published twice, is recorded once.
-      if (!queue.entries.add(id, value)) continue;
+      // A queue named twice, or a message id published twice to a queue, is recorded once.
+      if (!queue.entries.add(id, 0)) continue;
       numbers[added++] = queue.number;
     }
     if (added === 0) return;
-    segment.references += added;
     this.liveEntries += added;
-    encodeMessageRecord(this.segmentOut, message, exchangeLength, routingKeyLength, recordLength);
-    segment.size += recordLength;
+    if (segment === undefined) {
+      this.locations.addQueues(stored, added);
+    } else {
+      this.locations.add(id, segmentNumber, segment.size, recordLength, added);
+      segment.references++;
+      encodeMessageRecord(this.segmentOut, message, exchangeLength, routingKeyLength, recordLength);
+      segment.size += recordLength;
+    }
     for (let i = 0; i < added; i += MAX_ENQUEUE_QUEUES) {
       encodeEnqueueRecord(
         this.indexOut,
         id,
-        segment.number,
+        segmentNumber,
         numbers,
         i,
         Math.min(MAX_ENQUEUE_QUEUES, added - i),
@@ -268,10 +301,9 @@ export class FileStore implements Store {
     if (this.state !== 'open') return;
     const state = this.queues.get(queue);
     if (state === undefined) return;
-    const value = state.entries.delete(messageId);
-    if (value < 0) return;
+    if (state.entries.delete(messageId) < 0) return;
     this.liveEntries--;
-    this.release((value - (value & 1)) / 2);
+    this.releaseMessage(messageId);
     encodeRemoveRecord(this.indexOut, state.number, messageId);
     this.urgent = true;
     this.flushSoon();
@@ -281,9 +313,8 @@ export class FileStore implements Store {
     if (this.state !== 'open') return;
     const state = this.queues.get(queue);
     if (state === undefined) return;
-    const value = state.entries.get(messageId);
-    if (value < 0 || (value & 1) === 1) return;
-    state.entries.set(messageId, value + 1);
+    if (state.entries.get(messageId) !== 0) return;
+    state.entries.set(messageId, 1);
     encodeDeliveredRecord(this.indexOut, state.number, messageId);
     this.flushLazily();
   }
@@ -292,14 +323,59 @@ export class FileStore implements Store {
     if (this.state !== 'open') return;
     const state = this.queues.get(queue);
     if (state === undefined || state.entries.size === 0) return;
-    state.entries.forEach((_id, value) => {
-      this.release((value - (value & 1)) / 2);
-    });
+    state.entries.forEach(this.releaseMessage);
     this.liveEntries -= state.entries.size;
     state.entries.clear();
     encodeDropRecord(this.indexOut, state.number);
     this.urgent = true;
     this.flushSoon();
+  }
+
+  read(messageId: number): StoredMessage | undefined {
+    if (this.state !== 'open' && this.state !== 'closing') {
+      this.logger.warn({ messageId }, 'store: read while the store is not open');
+      return undefined;
+    }
+    const locations = this.locations;
+    const slot = locations.find(messageId);
+    if (slot < 0) {
+      this.logger.warn({ messageId }, 'store: read of a message no queue holds');
+      return undefined;
+    }
+    const segmentNumber = locations.segmentAt(slot);
+    const offset = locations.offsetAt(slot);
+    const segment = this.segments.get(segmentNumber);
+    if (segment === undefined) {
+      this.logger.warn(
+        { messageId, segment: segmentNumber },
+        'store: read of a message in a deleted segment',
+      );
+      return undefined;
+    }
+    const record = Buffer.allocUnsafe(locations.lengthAt(slot));
+    try {
+      segment.readInto(offset, record.length, record, segment === this.active ? this.segmentOut : undefined);
+    } catch (err) {
+      this.logger.warn(
+        { messageId, segment: segmentNumber, offset, err: (err as Error).message },
+        'store: cannot read a message record',
+      );
+      return undefined;
+    }
+    const message = decodeMessageFrame(record);
+    if (typeof message === 'string' || message.id !== messageId) {
+      this.logger.warn(
+        {
+          messageId,
+          segment: segmentNumber,
+          offset,
+          reason: typeof message === 'string' ? message : `record of message ${message.id}`,
+        },
+        'store: message record unusable',
+      );
+      return undefined;
+    }
+    return message;
   }
 
   afterSync(callback: (err?: Error) => void): void {
@@ -367,6 +443,15 @@ export class FileStore implements Store {
         });
       }
     }
+    for (const segment of this.segments.values()) {
+      try {
+        segment.closeReader();
+      } catch (err) {
+        error ??= new StoreError('IO', `closing the store's files failed: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
     await this.lock?.release();
     this.lock = undefined;
     this.logger.info({ dir: this.dir }, 'store closed');
@@ -411,6 +496,24 @@ export class FileStore implements Store {
     this.active = segment;
     this.markDirty(segment);
     return segment;
+  }
+
+  /** One queue released the message: once none holds it, its segment loses a reference. */
+  private readonly releaseMessage = (messageId: number): void => {
+    const segment = this.locations.release(messageId);
+    if (segment >= 0) this.release(segment);
+  };
+
+  /** The deprecated Recovered.messages: reads on demand. */
+  private messagesView(): RecoveredMessages {
+    const store = this;
+    return {
+      get size() {
+        return store.locations.size;
+      },
+      has: (messageId) => store.locations.find(messageId) >= 0,
+      get: (messageId) => store.read(messageId),
+    };
   }
 
   private release(segmentNumber: number): void {
@@ -472,8 +575,7 @@ export class FileStore implements Store {
     const segments: Batch['segments'] = [];
     for (const segment of this.dirtySegments) {
       segment.dirty = false;
-      segments.push({ segment, chunks: segment.unwritten });
-      segment.unwritten = [];
+      segments.push({ segment, chunks: segment.takeUnwritten() });
     }
     this.dirtySegments = [];
     let index: Buffer[] | undefined;
@@ -557,6 +659,7 @@ export class FileStore implements Store {
     const out = new WriteBuffer();
     encodeIndexHeader(out, this.maxMessageId);
     const single = [0];
+    const locations = this.locations;
     let number = 0;
     for (const [name, queue] of this.queues) {
       if (queue.entries.size === 0) {
@@ -567,9 +670,9 @@ export class FileStore implements Store {
       single[0] = queue.number;
       encodeQueueRecord(out, queue.number, name, utf8Length(name));
       const queueNumber = queue.number;
-      queue.entries.forEach((id, value) => {
-        encodeEnqueueRecord(out, id, (value - (value & 1)) / 2, single, 0, 1);
-        if ((value & 1) === 1) encodeDeliveredRecord(out, queueNumber, id);
+      queue.entries.forEach((id, delivered) => {
+        encodeEnqueueRecord(out, id, locations.segmentAt(locations.find(id)), single, 0, 1);
+        if (delivered === 1) encodeDeliveredRecord(out, queueNumber, id);
       });
     }
     this.nextQueueNumber = number;
@@ -584,6 +687,7 @@ export class FileStore implements Store {
         continue;
       }
       try {
+        segment.closeReader();
         await segment.close(false);
         await this.io.unlink(segment.path);
         this.segments.delete(segment.number);

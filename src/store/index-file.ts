@@ -59,6 +59,19 @@ export class IndexFile {
     }
   }
 
+  /** Takes the existing file as it is, `bytes` long, to append to (at open, when it needs no rewrite). */
+  async adopt(bytes: number): Promise<StoreError | undefined> {
+    try {
+      const file = await this.io.open(join(this.dir, INDEX_FILE), 'r+');
+      await this.file?.close().catch(() => undefined);
+      this.file = file;
+      this.written = bytes;
+      return undefined;
+    } catch (err) {
+      return new StoreError('IO', `opening ${INDEX_FILE} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   /**
    * Replaces the file with `chunks`: written to a temporary file, synced, renamed over the old one,
    * and the directory synced. On failure the old file stays and the next batch must rewrite again.

@@ -27,6 +27,10 @@ export class MemoryStore implements Store {
 
   publish(_message: StoredMessage, _queues: readonly string[]): void {}
 
+  read(_messageId: number): StoredMessage | undefined {
+    return undefined;
+  }
+
   remove(_queue: string, _messageId: number): void {}
 
   delivered(_queue: string, _messageId: number): void {}

@@ -1,17 +1,20 @@
 // The messages one durable queue holds, as the store tracks them: message ids in publish order, each
-// with the segment its record is in and whether it was delivered. Ids arrive in increasing order, so
-// entries are appended to sorted arrays; a remove marks its slot (O(1) at the head, where FIFO acks
-// land, else a binary search) and the arrays are compacted when the holes outnumber the entries. Two
-// float64 slots per entry: far smaller and faster than a Map for queues of millions of messages.
+// with a small value (whether it was delivered; where its record is, the store keeps per message in
+// message-locations.ts). Ids arrive in increasing order, so entries are appended to sorted arrays; a
+// remove marks its slot (O(1) at the head, where FIFO acks land, else a binary search) and the arrays
+// are compacted when the holes outnumber the entries. 9 bytes per entry (a float64 id and a byte): far
+// smaller and faster than a Map for queues of millions of messages.
 
 /** Slot value of a removed entry. */
-const REMOVED = -1;
+const REMOVED = 0xff;
+/** Largest value an entry can have. */
+export const MAX_ENTRY_VALUE = 0xfe;
 
 export class QueueEntries {
   /** Message ids, increasing, removed ones included. */
   private ids = new Float64Array(16);
-  /** Per slot: segment number * 2 + delivered flag, or REMOVED. */
-  private values = new Float64Array(16);
+  /** Per slot: the entry's value (0 to MAX_ENTRY_VALUE), or REMOVED. */
+  private values = new Uint8Array(16);
   /** First slot that may be live. */
   private head = 0;
   /** One past the last slot used. */
@@ -19,7 +22,7 @@ export class QueueEntries {
   /** Live entries. */
   size = 0;
 
-  /** Adds an entry; false (and nothing changes) if the queue already holds the id. */
+  /** Adds an entry (value 0 to MAX_ENTRY_VALUE); false (and nothing changes) if the queue holds the id. */
   add(id: number, value: number): boolean {
     const tail = this.tail;
     if (tail === 0 || id > this.ids[tail - 1]) {
@@ -35,7 +38,7 @@ export class QueueEntries {
   /** The entry's value, or -1 if the queue does not hold the id. */
   get(id: number): number {
     const slot = this.find(id);
-    return slot < 0 ? REMOVED : this.values[slot];
+    return slot < 0 || this.values[slot] === REMOVED ? -1 : this.values[slot];
   }
 
   /** Changes the value of an entry the queue holds. */
@@ -47,9 +50,9 @@ export class QueueEntries {
   /** Removes the entry; returns its value, or -1 if the queue did not hold the id. */
   delete(id: number): number {
     const slot = this.find(id);
-    if (slot < 0) return REMOVED;
+    if (slot < 0) return -1;
     const value = this.values[slot];
-    if (value === REMOVED) return REMOVED;
+    if (value === REMOVED) return -1;
     this.values[slot] = REMOVED;
     if (--this.size === 0) {
       this.head = 0;
@@ -128,7 +131,7 @@ export class QueueEntries {
     this.tail = to;
     if (to * 2 > ids.length) {
       const grownIds = new Float64Array(ids.length * 2);
-      const grownValues = new Float64Array(ids.length * 2);
+      const grownValues = new Uint8Array(ids.length * 2);
       grownIds.set(ids.subarray(0, to));
       grownValues.set(values.subarray(0, to));
       this.ids = grownIds;

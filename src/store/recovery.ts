@@ -1,40 +1,59 @@
 // Recovery: rebuilds what the store holds from its files at open. The queue index is replayed first,
-// so the segment scan decodes only the messages some queue still holds. Every record's CRC is checked;
-// a corrupt record in the middle of a file is skipped, a torn tail is cut off (the file truncated),
-// and both are logged with what they cost. A message the index names but no segment holds (a missing
-// segment file, a corrupt record) is dropped from its queues and logged, never an error.
-import { readdir, readFile, truncate, unlink } from 'node:fs/promises';
+// giving every queue's message ids and the segment of each message's record; then the segments are
+// scanned block by block to find where each live record is, checking every record's CRC. No body is
+// kept: the store reads a message back at its position when the broker asks (FileStore.read). A corrupt
+// record in the middle of a file is skipped, a torn tail is cut off (the file truncated), and both are
+// logged with what they cost. A message the index names but no segment holds (a missing segment file, a
+// corrupt record) is dropped from its queues and logged, never an error.
+import { open, readdir, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFINITIONS_TEMP_FILE, loadDefinitions } from './definitions-file.js';
+import { scanFileFrames } from './file-frames.js';
+import { MessageLocations } from './message-locations.js';
 import { QueueEntries } from './queue-entries.js';
 import {
   checkIndexHeader,
   decodeIndexRecord,
   INDEX_FILE,
+  INDEX_HEADER_SIZE,
   INDEX_TEMP_FILE,
   type IndexVisitor,
 } from './queue-index-format.js';
-import { type FrameScan, scanFrames } from './record-frame.js';
+import { FRAME_HEADER_SIZE, type FrameScan } from './record-frame.js';
 import {
+  checkMessageRecord,
   checkSegmentHeader,
-  decodeMessageRecord,
-  messageRecordId,
   parseSegmentFileName,
+  SEGMENT_HEADER_SIZE,
   segmentFileName,
 } from './segment-format.js';
-import type { Recovered, RecoveredEntry, StoredMessage } from './store.js';
+import type { Recovered, RecoveredEntry } from './store.js';
 import { StoreError } from './store-error.js';
 import type { StoreLogger } from './store-logger.js';
 
 export interface RecoveredState {
-  /** What open() hands the broker. */
-  recovered: Recovered;
-  /** Per queue: its entries (message id -> segment * 2 + delivered flag), the store's working state. */
+  /** What open() hands the broker (its `messages` is filled in by the file store). */
+  recovered: Omit<Recovered, 'messages'>;
+  /** Per queue: its entries (message id -> delivered flag, 0 or 1), the store's working state. */
   queues: Map<string, QueueEntries>;
-  /** Segment files kept (some queue references them): number -> references and bytes. */
+  /** Where each live message's record is, and how many queues hold it. */
+  locations: MessageLocations;
+  /** Segment files kept (some live message is in them): number -> live messages and bytes. */
   segments: Map<number, { references: number; bytes: number }>;
   /** The number the next new segment gets: above every segment seen, deleted or not. */
   nextSegment: number;
+  /** The index file as found, if it can be appended to as it is (else it must be rewritten). */
+  index: ReusableIndex | undefined;
+}
+
+/** An index file with nothing to cut or drop: new records can follow its last one. */
+export interface ReusableIndex {
+  /** Its size: where the next record goes. */
+  bytes: number;
+  /** The number each queue has in it. */
+  queueNumbers: Map<string, number>;
+  /** Above every queue number in it. */
+  nextQueueNumber: number;
 }
 
 export async function recover(dir: string, logger: StoreLogger): Promise<RecoveredState | StoreError> {
@@ -65,85 +84,92 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
   const dropped = { records: 0, bytes: 0, messages: 0 };
   const index = await replayIndex(dir, names.includes(INDEX_FILE), segmentNumbers.length, dropped, logger);
   if (index instanceof StoreError) return index;
+  const { queues, locations } = index;
 
-  // The messages some queue still holds, and the segment the index says each was appended to.
-  const wanted = new Map<number, number>();
-  for (const entries of index.queues.values()) {
-    for (const id of entries.keys()) wanted.set(id, index.messageSegment.get(id) ?? -1);
-  }
-
-  const messages = new Map<number, StoredMessage>();
+  // Where each live message's record is: every segment is scanned, its checksums checked, and the
+  // position of each live message's record noted (nothing of it kept).
   const segmentBytes = new Map<number, number>();
   let maxMessageId = index.maxMessageId;
   for (const segment of segmentNumbers) {
     const path = join(dir, segmentFileName(segment));
-    let file: Buffer;
-    try {
-      file = await readFile(path);
-    } catch (err) {
-      return new StoreError('IO', `cannot read segment ${path}: ${(err as Error).message}`, { cause: err });
+    const header = await readHeader(path, SEGMENT_HEADER_SIZE);
+    if (header instanceof StoreError) return header;
+    const check = checkSegmentHeader(header.bytes);
+    if (!check.ok && check.reason === 'version') {
+      return new StoreError('VERSION', `${path} has format version ${check.version}; this warren reads 1`);
     }
-    const header = checkSegmentHeader(file);
-    if (!header.ok && header.reason === 'version') {
-      return new StoreError('VERSION', `${path} has format version ${header.version}; this warren reads 1`);
-    }
-    if (!header.ok) {
+    if (!check.ok) {
       // A segment whose creation was torn, or garbage under a segment's name: nothing in it is usable.
       logger.warn(
-        { segment, bytes: file.length, reason: header.reason },
+        { segment, bytes: header.size, reason: check.reason },
         'store: segment header unusable, file dropped',
       );
-      dropped.records += file.length > 0 ? 1 : 0;
-      dropped.bytes += file.length;
+      dropped.records += header.size > 0 ? 1 : 0;
+      dropped.bytes += header.size;
       segmentBytes.set(segment, 0);
       continue;
     }
-    const scan = scanFrames(
-      file,
-      header.headerSize,
-      (start, end) => {
-        const id = messageRecordId(file, start, end);
-        if (id < 0) return false;
-        if (id > maxMessageId) maxMessageId = id;
-        if (wanted.get(id) !== segment) return true;
-        const message = decodeMessageRecord(file, start, end);
-        if (message === undefined) return false;
-        messages.set(id, message);
-        return true;
-      },
-      (offset, bytes) =>
-        logger.warn({ segment, offset, bytes }, 'store: corrupt record skipped (bad checksum)'),
-    );
+    let scan: FrameScan;
+    try {
+      scan = await scanFileFrames(
+        path,
+        check.headerSize,
+        (buffer, start, end, frameOffset) => {
+          const id = checkMessageRecord(buffer, start, end);
+          if (id < 0) return false;
+          if (id > maxMessageId) maxMessageId = id;
+          const slot = locations.find(id);
+          // The first intact copy: a record is written once per id, but a store written by an older
+          // warren may hold a second copy (same id, same content) in a later segment.
+          if (slot >= 0 && locations.offsetAt(slot) < 0) {
+            locations.setPosition(slot, segment, frameOffset, end - start + FRAME_HEADER_SIZE);
+          }
+          return true;
+        },
+        (offset, bytes) =>
+          logger.warn({ segment, offset, bytes }, 'store: corrupt record skipped (bad checksum)'),
+      );
+    } catch (err) {
+      return new StoreError('IO', `cannot read segment ${path}: ${(err as Error).message}`, { cause: err });
+    }
     await cutTail(path, scan, { segment }, dropped, logger);
     segmentBytes.set(segment, scan.validEnd);
   }
 
-  // Queue lists, segment references, and what the index names but no segment holds.
-  const recoveredQueues = new Map<string, RecoveredEntry[]>();
-  const queues = new Map<string, QueueEntries>();
-  const references = new Map<number, number>();
+  // What the index names but no segment holds: dropped from its queues. Then each segment's references.
+  const missingIds = new Set<number>();
   const missing = new Map<number, number>();
-  for (const [name, entries] of index.queues) {
-    const list: RecoveredEntry[] = [];
-    for (const [messageId, delivered] of entries) {
-      const segment = wanted.get(messageId) ?? -1;
-      if (messages.has(messageId)) {
-        list.push({ messageId, delivered });
-        references.set(segment, (references.get(segment) ?? 0) + 1);
-      } else {
-        missing.set(segment, (missing.get(segment) ?? 0) + 1);
-        dropped.messages++;
-      }
+  const missingSlots: number[] = [];
+  locations.forEach((slot) => {
+    if (locations.offsetAt(slot) < 0) missingSlots.push(slot);
+  });
+  for (const slot of missingSlots) {
+    const segment = locations.segmentAt(slot);
+    const count = locations.queuesAt(slot);
+    missing.set(segment, (missing.get(segment) ?? 0) + count);
+    dropped.messages += count;
+    missingIds.add(locations.idAt(slot));
+    locations.removeSlot(slot);
+  }
+  const recoveredQueues = new Map<string, RecoveredEntry[]>();
+  for (const [name, entries] of queues) {
+    if (missingIds.size > 0) {
+      const gone: number[] = [];
+      entries.forEach((id) => {
+        if (missingIds.has(id)) gone.push(id);
+      });
+      for (const id of gone) entries.delete(id);
     }
-    if (list.length === 0) continue;
-    // Publish order is id order; the index normally has them so already, and then this costs O(n).
-    list.sort((a, b) => a.messageId - b.messageId);
+    if (entries.size === 0) {
+      queues.delete(name);
+      continue;
+    }
+    const list: RecoveredEntry[] = new Array(entries.size);
+    let i = 0;
+    entries.forEach((messageId, value) => {
+      list[i++] = { messageId, delivered: value === 1 };
+    });
     recoveredQueues.set(name, list);
-    const working = new QueueEntries();
-    for (const entry of list) {
-      working.add(entry.messageId, (wanted.get(entry.messageId) ?? 0) * 2 + (entry.delivered ? 1 : 0));
-    }
-    queues.set(name, working);
   }
   for (const [segment, count] of missing) {
     if (segmentBytes.has(segment)) {
@@ -155,8 +181,22 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
       logger.warn({ segment, messages: count }, 'store: segment file missing, its messages dropped');
     }
   }
+  const references = new Map<number, number>();
+  // Records of one segment are mostly neighbours in id order: count runs, not one Map update each.
+  let runSegment = -1;
+  let run = 0;
+  locations.forEach((slot) => {
+    const segment = locations.segmentAt(slot);
+    if (segment !== runSegment) {
+      if (run > 0) references.set(runSegment, (references.get(runSegment) ?? 0) + run);
+      runSegment = segment;
+      run = 0;
+    }
+    run++;
+  });
+  if (run > 0) references.set(runSegment, (references.get(runSegment) ?? 0) + run);
 
-  // Segments no queue references any more are deleted; the rest are kept for their references.
+  // Segments no live message is in are deleted; the rest are kept for their references.
   const segments = new Map<number, { references: number; bytes: number }>();
   for (const [segment, bytes] of segmentBytes) {
     const count = references.get(segment) ?? 0;
@@ -174,22 +214,51 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
     recovered: {
       definitions: definitions.definitions,
       queues: recoveredQueues,
-      messages,
       maxMessageId,
       dropped,
       // Known only to the lock: the file store fills it in.
       uncleanShutdown: false,
     },
     queues,
+    locations,
     segments,
     nextSegment,
+    // Records of dropped messages would be dropped again at every open: only a clean index is kept.
+    index: dropped.messages === 0 ? index.reusable : undefined,
   };
 }
 
+/** The first `bytes` bytes of a file (fewer if it is shorter) and its size. */
+async function readHeader(
+  path: string,
+  bytes: number,
+): Promise<{ bytes: Buffer; size: number } | StoreError> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const size = (await handle.stat()).size;
+      const header = Buffer.alloc(Math.min(bytes, size));
+      let got = 0;
+      while (got < header.length) {
+        const { bytesRead } = await handle.read(header, got, header.length - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return { bytes: header.subarray(0, got), size };
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    return new StoreError('IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 interface ReplayedIndex {
-  queues: Map<string, Map<number, boolean>>;
-  messageSegment: Map<number, number>;
+  queues: Map<string, QueueEntries>;
+  locations: MessageLocations;
   maxMessageId: number;
+  /** Set if the file had nothing corrupt, torn or unknown in it. */
+  reusable: ReusableIndex | undefined;
 }
 
 async function replayIndex(
@@ -200,7 +269,12 @@ async function replayIndex(
   logger: StoreLogger,
 ): Promise<ReplayedIndex | StoreError> {
   const path = join(dir, INDEX_FILE);
-  const replayed: ReplayedIndex = { queues: new Map(), messageSegment: new Map(), maxMessageId: 0 };
+  const replayed: ReplayedIndex = {
+    queues: new Map(),
+    locations: new MessageLocations(),
+    maxMessageId: 0,
+    reusable: undefined,
+  };
   if (!exists) {
     // Without the index nobody knows which queue holds what: deleting the segments would lose them.
     if (segmentCount > 0) {
@@ -208,13 +282,9 @@ async function replayIndex(
     }
     return replayed;
   }
-  let file: Buffer;
-  try {
-    file = await readFile(path);
-  } catch (err) {
-    return new StoreError('IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  const header = checkIndexHeader(file);
+  const file = await readHeader(path, INDEX_HEADER_SIZE);
+  if (file instanceof StoreError) return file;
+  const header = checkIndexHeader(file.bytes);
   if (!header.ok) {
     if (header.reason === 'version') {
       return new StoreError('VERSION', `${path} has format version ${header.version}; this warren reads 1`);
@@ -223,47 +293,65 @@ async function replayIndex(
     return new StoreError('CORRUPT', `${path} has no valid header (${header.reason})`);
   }
   replayed.maxMessageId = header.maxMessageId;
+  const { queues, locations } = replayed;
   const queueNames = new Map<number, string>();
   let unknownQueue = 0;
-  const entriesOf = (queue: number): Map<number, boolean> | undefined => {
+  const entriesOf = (queue: number): QueueEntries | undefined => {
     const name = queueNames.get(queue);
     if (name === undefined) {
       unknownQueue++;
       return undefined;
     }
-    return replayed.queues.get(name);
+    return queues.get(name);
+  };
+  const release = (id: number): void => {
+    locations.release(id);
   };
   const visitor: IndexVisitor = {
     queue(queue, name) {
       queueNames.set(queue, name);
-      if (!replayed.queues.has(name)) replayed.queues.set(name, new Map());
+      if (!queues.has(name)) queues.set(name, new QueueEntries());
     },
-    enqueue(messageId, segment, queues) {
+    enqueue(messageId, segment, queueNumbers, count) {
       if (messageId > replayed.maxMessageId) replayed.maxMessageId = messageId;
-      replayed.messageSegment.set(messageId, segment);
-      for (const queue of queues) {
-        const entries = entriesOf(queue);
-        if (entries !== undefined && !entries.has(messageId)) entries.set(messageId, false);
+      let added = 0;
+      for (let i = 0; i < count; i++) {
+        if (entriesOf(queueNumbers[i])?.add(messageId, 0)) added++;
       }
+      if (added === 0) return;
+      // A message enqueued again while live keeps the record it has.
+      const slot = locations.find(messageId);
+      if (slot >= 0) locations.addQueues(slot, added);
+      else locations.add(messageId, segment, -1, 0, added);
     },
     remove(queue, messageId) {
-      entriesOf(queue)?.delete(messageId);
+      const entries = entriesOf(queue);
+      if (entries !== undefined && entries.delete(messageId) >= 0) locations.release(messageId);
     },
     delivered(queue, messageId) {
       const entries = entriesOf(queue);
-      if (entries?.has(messageId)) entries.set(messageId, true);
+      if (entries === undefined) return;
+      if (entries.get(messageId) === 0) entries.set(messageId, 1);
     },
     drop(queue) {
-      entriesOf(queue)?.clear();
+      const entries = entriesOf(queue);
+      if (entries === undefined) return;
+      entries.forEach(release);
+      entries.clear();
     },
   };
-  const scan = scanFrames(
-    file,
-    header.headerSize,
-    (start, end) => decodeIndexRecord(file, start, end, visitor),
-    (offset, bytes) =>
-      logger.warn({ file: INDEX_FILE, offset, bytes }, 'store: corrupt index record skipped'),
-  );
+  let scan: FrameScan;
+  try {
+    scan = await scanFileFrames(
+      path,
+      header.headerSize,
+      (buffer, start, end) => decodeIndexRecord(buffer, start, end, visitor),
+      (offset, bytes) =>
+        logger.warn({ file: INDEX_FILE, offset, bytes }, 'store: corrupt index record skipped'),
+    );
+  } catch (err) {
+    return new StoreError('IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
   if (unknownQueue > 0) {
     logger.warn(
       { file: INDEX_FILE, records: unknownQueue },
@@ -271,9 +359,17 @@ async function replayIndex(
     );
   }
   await cutTail(path, scan, { file: INDEX_FILE }, dropped, logger);
+  if (unknownQueue === 0 && scan.skippedRecords === 0 && scan.tailBytes === 0) {
+    const queueNumbers = new Map<string, number>();
+    let nextQueueNumber = 0;
+    for (const [number, name] of queueNames) {
+      queueNumbers.set(name, number);
+      if (number >= nextQueueNumber) nextQueueNumber = number + 1;
+    }
+    replayed.reusable = { bytes: scan.validEnd, queueNumbers, nextQueueNumber };
+  }
   return replayed;
 }
-
 /** Counts what a scan skipped and cut, and truncates the file after its last valid record. */
 async function cutTail(
   path: string,

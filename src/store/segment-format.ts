@@ -24,9 +24,15 @@
 // The properties are the content header's raw property bytes, opaque here; the body runs to the end of
 // the payload. Message ids are below 2^53.
 import { layout } from './binary-layout.js';
-import { getUint64, putUint32, putUint64 } from './byte-order.js';
+import { getUint32, getUint64, putUint32, putUint64 } from './byte-order.js';
 import { crc32 } from './checksum.js';
-import { FRAME_HEADER_SIZE, MAX_PAYLOAD, writeFrameHeader } from './record-frame.js';
+import {
+  FRAME_HEADER_SIZE,
+  frameChecksumHolds,
+  frameLength,
+  MAX_PAYLOAD,
+  writeFrameHeader,
+} from './record-frame.js';
 import type { StoredMessage } from './store.js';
 import { writeUtf8 } from './utf8.js';
 import type { WriteBuffer } from './write-buffer.js';
@@ -104,7 +110,8 @@ export function messageRecordLength(
   if (routingKeyLength > 255) return `routing key of ${routingKeyLength} bytes (at most 255)`;
   const payload =
     MESSAGE_FIXED + exchangeLength + routingKeyLength + message.properties.length + message.body.length;
-  if (payload > MAX_PAYLOAD) return `message record of ${payload} bytes`;
+  // The store keeps a record's length in 32 bits, frame header included.
+  if (payload > MAX_PAYLOAD - FRAME_HEADER_SIZE) return `message record of ${payload} bytes`;
   return FRAME_HEADER_SIZE + payload;
 }
 
@@ -157,7 +164,24 @@ export function messageRecordId(file: Buffer, start: number, end: number): numbe
   return getUint64(file, start + 1);
 }
 
-/** Decodes a message record, copying its bytes out of `file`; undefined if the payload is malformed. */
+/**
+ * The id of the message record whose payload is `file[start, end)` if its fields fit the payload (what
+ * decodeMessageRecord needs), or -1: a check that decodes nothing, for recovery.
+ */
+export function checkMessageRecord(file: Buffer, start: number, end: number): number {
+  const id = messageRecordId(file, start, end);
+  if (id < 0) return -1;
+  const routingKey = start + 10 + file[start + 9];
+  if (routingKey + 1 > end) return -1;
+  const properties = routingKey + 1 + file[routingKey];
+  if (properties + 4 > end) return -1;
+  return properties + 4 + getUint32(file, properties) > end ? -1 : id;
+}
+
+/**
+ * Decodes a message record. Properties and body are views of `file`, not copies: the caller hands over
+ * a buffer it will not reuse. Undefined if the payload is malformed.
+ */
 export function decodeMessageRecord(file: Buffer, start: number, end: number): StoredMessage | undefined {
   const id = messageRecordId(file, start, end);
   if (id < 0) return undefined;
@@ -176,7 +200,20 @@ export function decodeMessageRecord(file: Buffer, start: number, end: number): S
     id,
     exchange,
     routingKey,
-    properties: Buffer.from(file.subarray(p + 4, propertiesEnd)),
-    body: Buffer.from(file.subarray(propertiesEnd, end)),
+    properties: file.subarray(p + 4, propertiesEnd),
+    body: file.subarray(propertiesEnd, end),
   };
+}
+
+/**
+ * Checks and decodes one whole framed message record (as read back from a segment at its known
+ * position): its length fields, its CRC, its payload. A message whose properties and body are views of
+ * `record`, or the reason it is unusable.
+ */
+export function decodeMessageFrame(record: Buffer): StoredMessage | string {
+  if (record.length < FRAME_HEADER_SIZE) return 'short record';
+  const length = frameLength(record, 0);
+  if (length !== record.length - FRAME_HEADER_SIZE) return 'bad length';
+  if (!frameChecksumHolds(record, 0, record.length)) return 'bad checksum';
+  return decodeMessageRecord(record, FRAME_HEADER_SIZE, record.length) ?? 'malformed message record';
 }

@@ -22,13 +22,29 @@ export interface RecoveredEntry {
   delivered: boolean;
 }
 
+/** Recovered.messages: a live view of the messages the store holds, each read on demand. */
+export interface RecoveredMessages {
+  /** Messages some queue holds now. */
+  readonly size: number;
+  has(messageId: number): boolean;
+  /** Store.read(messageId): reads the message back from disk. */
+  get(messageId: number): StoredMessage | undefined;
+}
+
 export interface Recovered {
   /** What saveDefinitions last stored (JSON-serialisable), or undefined if it never ran. */
   definitions: unknown | undefined;
-  /** Per durable queue name: its messages not removed, in publish (id) order. */
+  /**
+   * Per durable queue name: its messages not removed, in publish (id) order. Ids only: read a message's
+   * content with Store.read when it is needed.
+   */
   queues: Map<string, RecoveredEntry[]>;
-  /** Every message some queue still holds (v1 loads them all; paging comes later). */
-  messages: Map<number, StoredMessage>;
+  /**
+   * @deprecated Use Store.read. No longer a map of loaded messages: open() keeps no bodies in memory,
+   * and `get` reads the message from disk on each call, as read() does. Kept so that callers written
+   * against the old map go on working until they move to read(); to be removed.
+   */
+  messages: RecoveredMessages;
   /** Highest message id seen: the broker continues after it. */
   maxMessageId: number;
   /**
@@ -51,6 +67,15 @@ export interface Store {
    * Never throws: a message the store cannot take is reported to the next afterSync callback.
    */
   publish(message: StoredMessage, queues: readonly string[]): void;
+  /**
+   * The message as stored, read back synchronously from its segment file at its known position (or
+   * from memory if its batch is not written yet), its checksum verified; properties and body are fresh
+   * buffers the caller may keep. Undefined, with a warning logged, if no queue holds the message, its
+   * record fails its checksum, or its file cannot be read; never throws. Costs a file read (pread) of
+   * the record: meant for the messages a queue does not keep in memory. MemoryStore keeps nothing and
+   * always returns undefined.
+   */
+  read(messageId: number): StoredMessage | undefined;
   /** The message left the queue (ack, reject without requeue, dropped). Unknown pairs are ignored. */
   remove(queue: string, messageId: number): void;
   /** The message was delivered from the queue (so a restart marks it redelivered). May be written lazily. */

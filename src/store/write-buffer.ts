@@ -44,6 +44,19 @@ export class WriteBuffer {
     return chunks;
   }
 
+  /**
+   * Copies `count` waiting bytes, from the `skip`th on, to `target` at `at`; returns how many it copied
+   * (fewer if fewer are waiting). For reads of records not yet written.
+   */
+  copyTo(skip: number, target: Uint8Array, at: number, count: number): number {
+    const copied = copyFromChunks(this.chunks, skip, target, at, count);
+    const from = skip + copied - this.chunkBytes;
+    const rest = Math.min(count - copied, this.pos - this.mark - from);
+    if (rest <= 0) return copied;
+    target.set(this.buf.subarray(this.mark + from, this.mark + from + rest), at + copied);
+    return copied + rest;
+  }
+
   /** Drops everything waiting (it was superseded, e.g. by a rewrite of the whole file). */
   clear(): void {
     this.take();
@@ -56,4 +69,30 @@ export class WriteBuffer {
       this.mark = this.pos;
     }
   }
+}
+
+/**
+ * Copies `count` bytes of the concatenation of `chunks`, from the `skip`th on, to `target` at `at`;
+ * returns how many it copied (fewer if the chunks end first).
+ */
+export function copyFromChunks(
+  chunks: readonly Uint8Array[],
+  skip: number,
+  target: Uint8Array,
+  at: number,
+  count: number,
+): number {
+  let copied = 0;
+  for (let i = 0; i < chunks.length && copied < count; i++) {
+    const chunk = chunks[i];
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    const n = Math.min(chunk.length - skip, count - copied);
+    target.set(chunk.subarray(skip, skip + n), at + copied);
+    copied += n;
+    skip = 0;
+  }
+  return copied;
 }

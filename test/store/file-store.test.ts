@@ -25,14 +25,15 @@ describe('FileStore records', () => {
     await synced(store);
     await store.close();
 
-    const { recovered } = await openStore(dir);
+    const reopened = await openStore(dir);
+    const { recovered } = reopened;
     expect(entries(recovered, 'q')).toEqual([
       [1, false],
       [2, false],
       [3, false],
     ]);
     for (const m of sent) {
-      const got = recovered.messages.get(m.id);
+      const got = reopened.store.read(m.id);
       expect({ ...got, body: undefined }).toEqual({ ...m, body: undefined });
       // Buffer.equals: a deep equality over 100 KB element by element is slow.
       expect(got?.body.equals(m.body)).toBe(true);
@@ -52,9 +53,14 @@ describe('FileStore records', () => {
     expect(segmentBytes).toBeLessThan(body.length + 200);
     await store.close();
 
-    const { recovered } = await openStore(dir);
-    for (const q of ['a', 'b', 'c', 'd']) expect(entries(recovered, q)).toEqual([[1, false]]);
-    expect(recovered.messages.get(1)?.body.equals(body)).toBe(true);
+    const reopened = await openStore(dir);
+    for (const q of ['a', 'b', 'c', 'd']) expect(entries(reopened.recovered, q)).toEqual([[1, false]]);
+    expect(reopened.store.read(1)?.body.equals(body)).toBe(true);
+    // Still held by three queues: readable until the last one lets it go.
+    for (const q of ['a', 'b', 'c']) reopened.store.remove(q, 1);
+    expect(reopened.store.read(1)?.body.equals(body)).toBe(true);
+    reopened.store.remove('d', 1);
+    expect(reopened.store.read(1)).toBeUndefined();
   });
 
   it('rolls segments over at the size limit, giving an oversized record a segment alone', async () => {
@@ -72,9 +78,11 @@ describe('FileStore records', () => {
     expect(store.diskUsage().segments).toBe(files.length);
     await store.close();
 
-    const { recovered } = await openStore(dir, { segmentSize });
-    expect(entries(recovered, 'q').map(([id]) => id)).toEqual(Array.from({ length: 102 }, (_, i) => i + 1));
-    expect(recovered.messages.get(101)?.body.length).toBe(10_000);
+    const reopened = await openStore(dir, { segmentSize });
+    expect(entries(reopened.recovered, 'q').map(([id]) => id)).toEqual(
+      Array.from({ length: 102 }, (_, i) => i + 1),
+    );
+    expect(reopened.store.read(101)?.body.length).toBe(10_000);
   });
 
   it('reports a message it cannot record to the next afterSync, without throwing', async () => {
@@ -108,7 +116,7 @@ describe('FileStore restart', () => {
     await synced(store);
     await store.close();
 
-    const { recovered } = await openStore(dir);
+    const { store: reopened, recovered } = await openStore(dir);
     const expected = (filter: (id: number) => boolean, delivered: number[]) =>
       Array.from({ length: 20 }, (_, i) => i + 1)
         .filter(filter)
@@ -116,7 +124,7 @@ describe('FileStore restart', () => {
     expect(entries(recovered, 'a')).toEqual(expected((id) => id % 3 !== 2, [4]));
     expect(entries(recovered, 'b')).toEqual(expected((id) => id % 3 !== 1, [6]));
     expect(entries(recovered, 'c')).toEqual(expected((id) => id % 3 === 2, []));
-    expect(recovered.messages.size).toBe(20);
+    for (let id = 1; id <= 20; id++) expect(reopened.read(id)?.body.toString()).toBe(`body ${id}`);
   });
 
   it('honours removes and dropQueue after a restart, and keeps the ids growing', async () => {
@@ -146,8 +154,43 @@ describe('FileStore restart', () => {
     const second = await openStore(dir);
     expect(entries(second.recovered, 'a').map(([id]) => id)).toEqual([3, 5, 7, 8, 9, 10]);
     expect(entries(second.recovered, 'b')).toEqual([[11, false]]);
-    expect(second.recovered.messages.has(1)).toBe(false);
+    expect(second.store.read(1)).toBeUndefined();
+    expect(second.store.read(3)?.routingKey).toBe('key.3');
     expect(second.recovered.maxMessageId).toBe(11);
+  });
+
+  it('appends to a clean index after a restart instead of rewriting it, keeping its queue numbers', async () => {
+    const dir = tempDir();
+    const { store } = await openStore(dir);
+    for (let id = 1; id <= 6; id++) store.publish(message(id), ['a', 'b', 'gone']);
+    store.dropQueue('gone');
+    store.delivered('b', 2);
+    await store.close();
+    const index = join(dir, 'queues.idx');
+    const inode = fs.statSync(index).ino;
+
+    const first = await openStore(dir);
+    expect(fs.statSync(index).ino).toBe(inode);
+    first.store.remove('a', 1);
+    first.store.publish(message(7), ['gone', 'new']);
+    first.store.publish(message(8), ['b']);
+    first.store.delivered('a', 3);
+    await first.store.close();
+    expect(fs.statSync(index).ino).toBe(inode);
+
+    const second = await openStore(dir);
+    expect(entries(second.recovered, 'a')).toEqual([
+      [2, false],
+      [3, true],
+      [4, false],
+      [5, false],
+      [6, false],
+    ]);
+    expect(entries(second.recovered, 'b').filter(([, delivered]) => delivered)).toEqual([[2, true]]);
+    expect(entries(second.recovered, 'b').map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6, 8]);
+    expect(entries(second.recovered, 'gone')).toEqual([[7, false]]);
+    expect(entries(second.recovered, 'new')).toEqual([[7, false]]);
+    expect(second.recovered.maxMessageId).toBe(8);
   });
 
   it('remembers the highest id even when every message is gone', async () => {

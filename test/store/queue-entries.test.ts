@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { QueueEntries } from '../../src/store/queue-entries.js';
+import { MAX_ENTRY_VALUE, QueueEntries } from '../../src/store/queue-entries.js';
 
 function contents(entries: QueueEntries): [number, number][] {
   const seen: [number, number][] = [];
@@ -13,14 +13,16 @@ function contents(entries: QueueEntries): [number, number][] {
 describe('QueueEntries', () => {
   it('keeps entries in id order through appends, FIFO and random removes, and growth', () => {
     const entries = new QueueEntries();
-    for (let id = 1; id <= 1000; id++) expect(entries.add(id, id * 2)).toBe(true);
+    const value = (id: number): number => id % (MAX_ENTRY_VALUE + 1);
+    for (let id = 1; id <= 1000; id++) expect(entries.add(id, value(id))).toBe(true);
     expect(entries.add(500, 0)).toBe(false);
-    for (let id = 1; id <= 400; id++) expect(entries.delete(id)).toBe(id * 2);
-    for (let id = 402; id <= 1000; id += 2) expect(entries.delete(id)).toBe(id * 2);
+    for (let id = 1; id <= 400; id++) expect(entries.delete(id)).toBe(value(id));
+    for (let id = 402; id <= 1000; id += 2) expect(entries.delete(id)).toBe(value(id));
     expect(entries.delete(402)).toBe(-1);
     expect(entries.delete(5000)).toBe(-1);
-    entries.set(401, 803);
-    expect(entries.get(401)).toBe(803);
+    entries.set(401, MAX_ENTRY_VALUE);
+    expect(entries.get(401)).toBe(MAX_ENTRY_VALUE);
+    expect(entries.get(402)).toBe(-1);
     expect(entries.size).toBe(300);
     for (let id = 1001; id <= 3000; id++) entries.add(id, 0);
     const ids = contents(entries).map(([id]) => id);
@@ -47,8 +49,9 @@ describe('QueueEntries', () => {
           switch (o.op) {
             case 'append': {
               last += o.step;
-              expect(entries.add(last, last * 2)).toBe(!model.has(last));
-              if (!model.has(last)) model.set(last, last * 2);
+              const value = last % (MAX_ENTRY_VALUE + 1);
+              expect(entries.add(last, value)).toBe(!model.has(last));
+              if (!model.has(last)) model.set(last, value);
               break;
             }
             case 'add':
