@@ -12,8 +12,7 @@ import type { Credentials } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { type Definitions, exportDefinitions, importDefinitions } from './definitions.js';
 import { continueMessageIdsAfter, Message } from './message.js';
-import type { Queue } from './queue.js';
-import { storeKey } from './queue.js';
+import { PAGE_OUT_AFTER, type Queue, storeKey } from './queue.js';
 import { VirtualHost, type VirtualHostEvents } from './vhost.js';
 
 export interface User {
@@ -140,8 +139,20 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
         continue;
       }
       for (const entry of entries) {
-        const stored = recovered.messages.get(entry.messageId);
-        if (!stored) continue;
+        // After a crash, delivery marks of the last moments may be lost: every message may have been
+        // delivered, so all are flagged redelivered (the flag means "may have been delivered before").
+        const delivered = entry.delivered || recovered.uncleanShutdown;
+        messages++;
+        // Beyond the in-memory window, messages stay on disk until their turn comes.
+        if (queue.messageCount >= PAGE_OUT_AFTER) {
+          queue.restorePaged(entry.messageId, delivered);
+          continue;
+        }
+        const stored = this.store.read(entry.messageId);
+        if (!stored) {
+          messages--;
+          continue;
+        }
         const message = new Message(
           stored.exchange,
           stored.routingKey,
@@ -150,10 +161,7 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
           stored.id,
         );
         message.stored = true;
-        // After a crash, delivery marks of the last moments may be lost: every message may have been
-        // delivered, so all are flagged redelivered (the flag means "may have been delivered before").
-        queue.restore(message, entry.delivered || recovered.uncleanShutdown);
-        messages++;
+        queue.restore(message, delivered);
       }
     }
     continueMessageIdsAfter(recovered.maxMessageId);

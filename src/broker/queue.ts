@@ -5,7 +5,7 @@ import type { Store } from '../store/store.js';
 import type { Consumer } from './consumer.js';
 import { Deque } from './deque.js';
 import type { Binding } from './exchange/exchange.js';
-import { type Message, RequeuedMessage } from './message.js';
+import { Message, RequeuedMessage } from './message.js';
 
 /** The connection an exclusive queue belongs to. */
 export interface QueueOwner {
@@ -26,10 +26,28 @@ export function storeKey(vhost: string, name: string): string {
   return `${vhost}\u0000${name}`;
 }
 
+/**
+ * Ready messages kept in memory per durable queue; beyond this, persistent messages wait on disk as bare
+ * ids and are read back from the store when their turn comes, so a long backlog costs a few bytes per
+ * message rather than its body and objects.
+ */
+export const PAGE_OUT_AFTER = 10_000;
+
+/**
+ * A ready entry: a message in memory, one coming back after a delivery, or the id of a stored message
+ * paged out to disk (negative when it had been delivered before: it goes out redelivered).
+ */
+type ReadyEntry = Message | RequeuedMessage | number;
+
+function entrySeq(e: ReadyEntry): number {
+  if (typeof e === 'number') return e < 0 ? -e : e;
+  return e instanceof RequeuedMessage ? e.message.seq : e.seq;
+}
+
 export class Queue {
   readonly kind = 'queue' as const;
   routeEpoch = 0;
-  readonly ready = new Deque<Message | RequeuedMessage>();
+  readonly ready = new Deque<ReadyEntry>();
   readonly consumers: Consumer[] = [];
   /** Bindings where this queue is the destination. */
   readonly bindings = new Set<Binding>();
@@ -72,9 +90,40 @@ export class Queue {
 
   /** A routed message arrives. */
   enqueue(message: Message): void {
-    this.ready.push(message);
-    this.events.messageBytes(message.body.length);
+    if (message.stored && this.persistent && this.ready.length >= PAGE_OUT_AFTER) {
+      this.ready.push(message.seq);
+    } else {
+      this.ready.push(message);
+      this.events.messageBytes(message.body.length);
+    }
     if (this.consumers.length > 0) this.dispatch();
+  }
+
+  /**
+   * Takes the next ready entry as a message in memory (reading a paged-out one back from the store).
+   * undefined when the queue is empty; a stored message that cannot be read back (its record failed its
+   * checksum) is dropped, as recovery drops it, and the next one is taken.
+   */
+  private next(): { message: Message; redelivered: boolean } | undefined {
+    for (;;) {
+      const entry = this.ready.shift();
+      if (entry === undefined) return undefined;
+      if (typeof entry !== 'number') {
+        return entry instanceof RequeuedMessage
+          ? { message: entry.message, redelivered: true }
+          : { message: entry, redelivered: false };
+      }
+      const id = entry < 0 ? -entry : entry;
+      const stored = this.store.read(id);
+      if (!stored) {
+        this.store.remove(this.storeKey, id);
+        continue;
+      }
+      const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
+      message.stored = true;
+      this.events.messageBytes(message.body.length);
+      return { message, redelivered: entry < 0 };
+    }
   }
 
   /** Delivers ready messages to consumers that have room, round-robin. */
@@ -95,9 +144,9 @@ export class Queue {
           }
         }
         if (!consumer) break;
-        const entry = this.ready.shift() as Message | RequeuedMessage;
-        const redelivered = entry instanceof RequeuedMessage;
-        const message = redelivered ? entry.message : entry;
+        const got = this.next();
+        if (!got) break;
+        const { message, redelivered } = got;
         if (!consumer.noAck) {
           this.unacked++;
           if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
@@ -111,16 +160,15 @@ export class Queue {
 
   /** basic.get: the next ready message, or undefined. */
   take(noAck: boolean): { message: Message; redelivered: boolean } | undefined {
-    const entry = this.ready.shift();
-    if (entry === undefined) return undefined;
-    const redelivered = entry instanceof RequeuedMessage;
-    const message = redelivered ? entry.message : entry;
+    const got = this.next();
+    if (!got) return undefined;
+    const { message } = got;
     if (noAck) this.gone(message);
     else {
       this.unacked++;
       if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
     }
-    return { message, redelivered };
+    return got;
   }
 
   /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
@@ -145,6 +193,11 @@ export class Queue {
     this.events.messageBytes(message.body.length);
   }
 
+  /** A recovered message left on disk until its turn comes (beyond the in-memory window). */
+  restorePaged(messageId: number, delivered: boolean): void {
+    this.ready.push(delivered ? -messageId : messageId);
+  }
+
   /** An unacked delivery comes back: it takes its original place (by publish order), marked redelivered. */
   requeue(message: Message): void {
     if (this.deleted) {
@@ -156,9 +209,7 @@ export class Queue {
     let i = 0;
     // Requeued messages are nearly always older than everything ready, so this scan ends at once.
     while (i < ready.length) {
-      const e = ready.at(i) as Message | RequeuedMessage;
-      const seq = e instanceof RequeuedMessage ? e.message.seq : e.seq;
-      if (seq > message.seq) break;
+      if (entrySeq(ready.at(i) as ReadyEntry) > message.seq) break;
       i++;
     }
     ready.insert(i, new RequeuedMessage(message));
@@ -167,7 +218,10 @@ export class Queue {
   /** Removes all ready messages; returns how many there were. */
   purge(): number {
     const removed = this.ready.drain();
-    for (const e of removed) this.gone(e instanceof RequeuedMessage ? e.message : e);
+    for (const e of removed) {
+      if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
+      else this.gone(e instanceof RequeuedMessage ? e.message : e);
+    }
     return removed.length;
   }
 
@@ -192,7 +246,9 @@ export class Queue {
   markDeleted(): number {
     const removed = this.ready.drain();
     let bytes = 0;
-    for (const e of removed) bytes += (e instanceof RequeuedMessage ? e.message : e).body.length;
+    for (const e of removed) {
+      if (typeof e !== 'number') bytes += (e instanceof RequeuedMessage ? e.message : e).body.length;
+    }
     this.events.messageBytes(-bytes);
     // Its unacked messages are released too: acks for them later change nothing.
     if (this.persistent) this.store.dropQueue(this.storeKey);

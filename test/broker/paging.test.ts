@@ -1,0 +1,117 @@
+// Long backlogs of persistent messages in durable queues wait on disk: past PAGE_OUT_AFTER ready
+// messages a queue keeps only their ids and reads each back from the store when its turn comes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PAGE_OUT_AFTER } from '../../src/broker/queue.js';
+import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/index.js';
+import { closeAll, Inbox, openChannel } from '../helpers/clients.js';
+
+const dirs: string[] = [];
+const brokers: RunningBroker[] = [];
+afterEach(async () => {
+  await closeAll();
+  for (const b of brokers.splice(0)) await b.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function start(options: StartBrokerOptions): Promise<RunningBroker> {
+  const b = await startBroker({ port: 0, ...options });
+  brokers.push(b);
+  return b;
+}
+
+function pagedCount(b: RunningBroker, queue: string): number {
+  const q = b.broker.vhost('/')?.queues.get(queue);
+  if (!q) throw new Error(`no queue ${queue}`);
+  let n = 0;
+  for (const e of q.ready) if (typeof e === 'number') n++;
+  return n;
+}
+
+const total = PAGE_OUT_AFTER + 2000;
+
+async function fill(b: RunningBroker, queue: string): Promise<void> {
+  const { connection } = await openChannel(b.url);
+  const ch = await connection.createConfirmChannel();
+  await ch.assertQueue(queue, { durable: true });
+  for (let i = 0; i < total; i++) {
+    ch.sendToQueue(queue, Buffer.from(`m${i}`), { persistent: true, headers: { i } });
+  }
+  await ch.waitForConfirms();
+}
+
+async function consumeAll(b: RunningBroker, queue: string): Promise<Inbox> {
+  const { channel } = await openChannel(b.url);
+  const inbox = new Inbox();
+  await channel.prefetch(500);
+  await channel.consume(queue, (m) => {
+    inbox.onMessage(m);
+    if (m) channel.ack(m);
+  });
+  await inbox.count(total, 20_000);
+  return inbox;
+}
+
+describe('paging persistent backlogs', () => {
+  it('keeps only ids past the window, and delivers everything in order with its properties', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
+    dirs.push(dataDir);
+    const b = await start({ dataDir, fsync: false });
+    await fill(b, 'paged');
+    expect(pagedCount(b, 'paged')).toBe(total - PAGE_OUT_AFTER);
+    // Paged messages do not count against the memory budget.
+    expect(b.broker.queuedBytes).toBeLessThan(PAGE_OUT_AFTER * 16);
+    const inbox = await consumeAll(b, 'paged');
+    expect(inbox.bodies).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
+    expect(inbox.messages[total - 1].properties.headers).toEqual({ i: total - 1 });
+    expect(inbox.messages[total - 1].properties.deliveryMode).toBe(2);
+  });
+
+  it('after a restart, recovers the window in memory and pages the rest', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
+    dirs.push(dataDir);
+    let b = await start({ dataDir, fsync: false });
+    await fill(b, 'paged-restart');
+    await closeAll();
+    await b.close();
+    brokers.splice(brokers.indexOf(b), 1);
+    b = await start({ dataDir, fsync: false });
+    expect(pagedCount(b, 'paged-restart')).toBe(total - PAGE_OUT_AFTER);
+    const inbox = await consumeAll(b, 'paged-restart');
+    expect(inbox.bodies).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
+    expect(inbox.messages.every((m) => !m.fields.redelivered)).toBe(true);
+  });
+
+  it('a purge releases paged messages in the store too', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
+    dirs.push(dataDir);
+    let b = await start({ dataDir, fsync: false });
+    await fill(b, 'paged-purge');
+    const { channel } = await openChannel(b.url);
+    expect((await channel.purgeQueue('paged-purge')).messageCount).toBe(total);
+    await closeAll();
+    await b.close();
+    brokers.splice(brokers.indexOf(b), 1);
+    b = await start({ dataDir, fsync: false });
+    const { channel: after } = await openChannel(b.url);
+    expect((await after.checkQueue('paged-purge')).messageCount).toBe(0);
+  });
+
+  it('requeued messages keep their place ahead of paged ones', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
+    dirs.push(dataDir);
+    const b = await start({ dataDir, fsync: false });
+    await fill(b, 'paged-requeue');
+    const { channel } = await openChannel(b.url);
+    const first = await channel.get('paged-requeue');
+    const second = await channel.get('paged-requeue');
+    if (!first || !second) throw new Error('no messages');
+    channel.nack(second, false, true);
+    channel.nack(first, false, true);
+    const again = await channel.get('paged-requeue', { noAck: true });
+    expect(again && [again.content.toString(), again.fields.redelivered]).toEqual(['m0', true]);
+    expect((await channel.checkQueue('paged-requeue')).messageCount).toBe(total - 1);
+  });
+});
