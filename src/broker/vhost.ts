@@ -145,7 +145,7 @@ export class VirtualHost implements QueueEvents {
     args: FieldTable,
   ): Exchange | ProtocolError {
     if (name === '') {
-      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+      return defaultExchangeRefused();
     }
     if (passive) {
       return this.exchanges.get(name) ?? this.noExchange(name);
@@ -219,8 +219,7 @@ export class VirtualHost implements QueueEvents {
   }
 
   deleteExchange(name: string, ifUnused: boolean): ProtocolError | undefined {
-    if (name === '')
-      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    if (name === '') return defaultExchangeRefused();
     if (name.startsWith('amq.')) {
       return amqpError(
         ReplyCode.ACCESS_REFUSED,
@@ -250,7 +249,7 @@ export class VirtualHost implements QueueEvents {
 
   private checkBindable(exchangeName: string): Exchange | ProtocolError {
     if (exchangeName === '') {
-      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+      return defaultExchangeRefused();
     }
     return this.exchanges.get(exchangeName) ?? this.noExchange(exchangeName);
   }
@@ -335,7 +334,7 @@ export class VirtualHost implements QueueEvents {
     owner: QueueOwner,
   ): ProtocolError | undefined {
     if (exchangeName === '') {
-      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+      return defaultExchangeRefused();
     }
     // Like RabbitMQ 3.x, unbinding what is not there (binding, queue or exchange) is fine.
     const exchange = this.exchanges.get(exchangeName);
@@ -372,7 +371,7 @@ export class VirtualHost implements QueueEvents {
     args: FieldTable,
   ): ProtocolError | undefined {
     if (sourceName === '' || destinationName === '') {
-      return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+      return defaultExchangeRefused();
     }
     const source = this.exchanges.get(sourceName);
     const destination = this.exchanges.get(destinationName);
@@ -526,6 +525,10 @@ export class VirtualHost implements QueueEvents {
     alternate.route(message, routingKey, out);
     if (out.queues.length === 0) this.routeAlternate(alternate, routingKey, message, out, depth + 1);
   }
+}
+
+function defaultExchangeRefused(): ProtocolError {
+  return amqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
 }
 
 /** A canonical text of a table (sorted keys, typed values) for binding identity. */
