@@ -4,7 +4,8 @@
 // message must cost far less than what the broker does, or the bench measures the client. Hence its own
 // frame loop on the way in: basic.deliver is read in place for its delivery tag alone (decoding its three
 // strings into an object per message cost the consumer thread more than all the rest), and every other
-// method goes through the codec's decodeMethod.
+// method goes through the codec's decodeMethod. In confirm mode it counts the broker's basic.ack and
+// basic.nack (a few per fsync batch, so decoding them is cheap enough).
 import { connect, type Socket } from 'node:net';
 import {
   decodeMethod,
@@ -25,6 +26,7 @@ import {
   writeBasicQos,
   writeChannelCloseOk,
   writeChannelOpen,
+  writeConfirmSelect,
   writeConnectionClose,
   writeConnectionCloseOk,
   writeConnectionOpen,
@@ -33,6 +35,7 @@ import {
   writeQueueDeclare,
   writeQueueDelete,
 } from '../src/protocol/index.js';
+import { ConfirmTracker } from './confirm-tracker.js';
 
 export interface AmqpEndpoint {
   readonly host: string;
@@ -86,6 +89,10 @@ export class LoadConnection {
   blockedCount = 0;
   /** Set when the connection failed (broker close, socket error); later calls reject with it. */
   failure: Error | undefined;
+  /** Publisher confirms received, once confirmSelect() has put the channel in confirm mode. */
+  readonly confirms = new ConfirmTracker();
+  /** Called after each basic.ack or basic.nack from the broker. */
+  onConfirm: (() => void) | undefined;
   /** The start of a frame that the last read did not complete. */
   private rest: Buffer | undefined;
   private stopped = false;
@@ -170,8 +177,13 @@ export class LoadConnection {
     return { messageCount: ok.messageCount, consumerCount: ok.consumerCount };
   }
 
-  async deleteQueue(queue: string): Promise<void> {
-    await this.call(MethodId.QueueDeleteOk, (w) => writeQueueDelete(w, CHANNEL, queue, false, false, false));
+  /** Deletes a queue; one holding a large backlog may take the broker a while (timeoutMs). */
+  async deleteQueue(queue: string, timeoutMs = CALL_TIMEOUT_MS): Promise<void> {
+    await this.call(
+      MethodId.QueueDeleteOk,
+      (w) => writeQueueDelete(w, CHANNEL, queue, false, false, false),
+      timeoutMs,
+    );
   }
 
   async qos(prefetchCount: number): Promise<void> {
@@ -184,6 +196,11 @@ export class LoadConnection {
     await this.call(MethodId.BasicConsumeOk, (w) =>
       writeBasicConsume(w, CHANNEL, queue, '', false, noAck, false, false, {}),
     );
+  }
+
+  /** Puts the channel in confirm mode: the broker acks (or nacks) every publish from then on. */
+  async confirmSelect(): Promise<void> {
+    await this.call(MethodId.ConfirmSelectOk, (w) => writeConfirmSelect(w, CHANNEL, false));
   }
 
   /** Acks every delivery up to and including deliveryTag (written now, sent at the next flush). */
@@ -323,6 +340,14 @@ export class LoadConnection {
         this.blockedCount++;
         return;
       case MethodId.ConnectionUnblocked:
+        return;
+      case MethodId.BasicAck:
+        this.confirms.settle(method.deliveryTag, method.multiple, false);
+        this.onConfirm?.();
+        return;
+      case MethodId.BasicNack:
+        this.confirms.settle(method.deliveryTag, method.multiple, true);
+        this.onConfirm?.();
         return;
       case MethodId.ConnectionClose:
         writeConnectionCloseOk(this.writer, 0);

@@ -1,6 +1,8 @@
-// Message counters shared by the load generator's threads: each publisher and consumer owns one slot and
-// stores its running total there once per batch or socket read; anyone may read the totals at any time.
-// Publishers read them to keep the messages in flight (published, not yet consumed) within a window.
+// Message counters shared by the load generator's threads: each publisher and consumer owns its slots and
+// stores its running totals there once per batch, confirm or socket read; anyone may read the totals at
+// any time. Publishers read them to keep the messages in flight (published, not yet consumed) within a
+// window; the main thread reads them to measure and to know when a fill is confirmed.
+// Layout: published per publisher, then consumed per consumer, then confirmed and nacked per publisher.
 
 export class LoadCounters {
   private readonly slots: BigInt64Array;
@@ -8,7 +10,7 @@ export class LoadCounters {
   constructor(
     readonly publishers: number,
     readonly consumers: number,
-    readonly buffer = new SharedArrayBuffer(8 * (publishers + consumers)),
+    readonly buffer = new SharedArrayBuffer(8 * (3 * publishers + consumers)),
   ) {
     this.slots = new BigInt64Array(buffer);
   }
@@ -21,17 +23,33 @@ export class LoadCounters {
     Atomics.store(this.slots, this.publishers + consumer, BigInt(total));
   }
 
+  /** Publishes the broker has settled (basic.ack or basic.nack), and of them the nacked ones. */
+  setConfirmed(publisher: number, settled: number, nacked: number): void {
+    const at = this.publishers + this.consumers + 2 * publisher;
+    Atomics.store(this.slots, at, BigInt(settled));
+    Atomics.store(this.slots, at + 1, BigInt(nacked));
+  }
+
   published(): number {
-    let sum = 0;
-    for (let i = 0; i < this.publishers; i++) sum += Number(Atomics.load(this.slots, i));
-    return sum;
+    return this.total(0, this.publishers, 1);
   }
 
   consumed(): number {
+    return this.total(this.publishers, this.consumers, 1);
+  }
+
+  /** Publishes acked or nacked by the broker (confirm mode only). */
+  confirmed(): number {
+    return this.total(this.publishers + this.consumers, this.publishers, 2);
+  }
+
+  nacked(): number {
+    return this.total(this.publishers + this.consumers + 1, this.publishers, 2);
+  }
+
+  private total(first: number, count: number, stride: number): number {
     let sum = 0;
-    for (let i = this.publishers; i < this.publishers + this.consumers; i++) {
-      sum += Number(Atomics.load(this.slots, i));
-    }
+    for (let i = 0; i < count; i++) sum += Number(Atomics.load(this.slots, first + i * stride));
     return sum;
   }
 }

@@ -17,6 +17,8 @@ export interface LoadWorkerInput {
   readonly counters: SharedArrayBuffer;
   /** Most messages published and not yet consumed, over all publishers; 0 for no limit. */
   readonly window: number;
+  /** A publisher publishes this many messages and then waits for 'stop'; 0 for no limit. */
+  readonly limit: number;
 }
 
 /** Worker to main thread. */
@@ -47,16 +49,24 @@ function report(r: LoadWorkerReport): void {
 async function publisher(): Promise<void> {
   const { scenario, index } = input;
   const conn = await LoadConnection.open(parseAmqpUrl(input.url), 'warren-bench publisher');
+  const confirmWindow = scenario.confirmWindow;
+  if (confirmWindow > 0) await conn.confirmSelect();
   const shape = { routingKey: input.queue, bodySize: scenario.bodySize, persistent: scenario.persistent };
   const setBytes = encodePublishBatch(conn.frameMax, shape, 1).length;
-  const perBatch = Math.max(1, Math.floor(BATCH_BYTES / setBytes));
+  let perBatch = Math.max(1, Math.floor(BATCH_BYTES / setBytes));
+  // Several batches in flight within the confirm window, so that the broker always has the next to read.
+  if (confirmWindow > 0) perBatch = Math.min(perBatch, Math.max(1, Math.floor(confirmWindow / 10)));
   const batch = encodePublishBatch(conn.frameMax, shape, perBatch);
+  const limit = input.limit;
+  const tail = limit % perBatch > 0 ? encodePublishBatch(conn.frameMax, shape, limit % perBatch) : batch;
   // A window smaller than two batches would stall the pipeline between batches.
   const window = input.window > 0 ? Math.max(input.window, 2 * perBatch) : 0;
   const socket = conn.socket;
   let published = 0;
   let running = false;
   let finished = false;
+  // What a pump that returned without scheduling itself again waits for.
+  let waiting: 'confirm' | 'limit' | undefined;
 
   const finish = () => {
     if (finished) return;
@@ -79,13 +89,22 @@ async function publisher(): Promise<void> {
         finish();
         return;
       }
-      if (window > 0 && counters.published() - counters.consumed() + perBatch > window) {
+      const n = limit > 0 ? Math.min(perBatch, limit - published) : perBatch;
+      if (n === 0) {
+        waiting = 'limit';
+        return;
+      }
+      if (confirmWindow > 0 && published - conn.confirms.settled + n > confirmWindow) {
+        waiting = 'confirm';
+        return;
+      }
+      if (window > 0 && counters.published() - counters.consumed() + n > window) {
         setTimeout(pump, WINDOW_POLL_MS);
         return;
       }
-      published += perBatch;
+      published += n;
       counters.setPublished(index, published);
-      if (!socket.write(batch)) {
+      if (!socket.write(n === perBatch ? batch : tail)) {
         socket.once('drain', pump);
         return;
       }
@@ -93,6 +112,13 @@ async function publisher(): Promise<void> {
     setImmediate(pump);
   };
 
+  conn.onConfirm = () => {
+    counters.setConfirmed(index, conn.confirms.settled, conn.confirms.nacked);
+    if (waiting === 'confirm') {
+      waiting = undefined;
+      pump();
+    }
+  };
   socket.once('close', () => {
     if (!finished) report({ type: 'error', message: conn.failure?.message ?? 'socket closed' });
   });
@@ -101,8 +127,13 @@ async function publisher(): Promise<void> {
       running = true;
       pump();
     } else if (command.type === 'stop') {
-      if (running) running = false;
-      else finish();
+      const wasRunning = running;
+      running = false;
+      // A pump that is scheduled sees `running` false and finishes; one that waits is not coming back.
+      if (!wasRunning || waiting !== undefined) {
+        waiting = undefined;
+        finish();
+      }
     }
   });
   report({ type: 'ready', tid: currentThreadId() });

@@ -1,10 +1,9 @@
 // One measured run of a scenario against one broker: declare the queue, start the consumers and then the
 // publishers in worker threads, warm up, measure, read the queue depth, stop, clean up.
-import { Worker } from 'node:worker_threads';
 import { cpuSeconds, machineBusySeconds } from './cpu.js';
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
 import { LoadCounters } from './load-counters.js';
-import type { LoadWorkerCommand, LoadWorkerInput, LoadWorkerReport } from './load-worker.js';
+import { LoadThread, sleep } from './load-thread.js';
 import type { Scenario } from './scenarios.js';
 
 export interface Target {
@@ -27,6 +26,10 @@ export interface RunResult {
   readonly seconds: number;
   readonly published: number;
   readonly consumed: number;
+  /** Publishes the broker confirmed (basic.ack or basic.nack); 0 without confirm mode. */
+  readonly confirmed: number;
+  /** Publishes the broker nacked in the whole run: 0 unless it failed to store them. */
+  readonly nacked: number;
   /** Ready messages in the queue at the end of the measured interval. */
   readonly queueDepth: number;
   /** CPU seconds in the measured interval; undefined where /proc could not tell. */
@@ -45,78 +48,8 @@ export interface RunResult {
   readonly undelivered: number;
 }
 
-const WORKER_READY_MS = 15_000;
-const WORKER_DONE_MS = 10_000;
 // After the publishers close, how long the consumers get to receive what is still queued.
 const DRAIN_MS = 5_000;
-
-class LoadWorker {
-  readonly worker: Worker;
-  tid: number | undefined;
-  private readonly ready: Promise<void>;
-  private readonly done: Promise<{ messages: number; blocked: number }>;
-  /** Rejects when the worker reports an error or dies; every wait races against it. */
-  readonly failed: Promise<never>;
-
-  constructor(input: LoadWorkerInput) {
-    this.worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: input });
-    let onReady: () => void = () => {};
-    let onDone: (d: { messages: number; blocked: number }) => void = () => {};
-    let onFailed: (err: Error) => void = () => {};
-    this.ready = new Promise((resolve) => {
-      onReady = resolve;
-    });
-    this.done = new Promise((resolve) => {
-      onDone = resolve;
-    });
-    this.failed = new Promise<never>((_, reject) => {
-      onFailed = reject;
-    });
-    this.failed.catch(() => {});
-    const name = `${input.role} ${input.index}`;
-    this.worker.on('message', (r: LoadWorkerReport) => {
-      if (r.type === 'ready') {
-        this.tid = r.tid;
-        onReady();
-      } else if (r.type === 'done') onDone(r);
-      else onFailed(new Error(`${name}: ${r.message}`));
-    });
-    this.worker.on('error', (err) => onFailed(new Error(`${name}: ${err.message}`)));
-    this.worker.on('exit', (code) => onFailed(new Error(`${name} exited (${code})`)));
-  }
-
-  send(command: LoadWorkerCommand): void {
-    this.worker.postMessage(command);
-  }
-
-  waitReady(): Promise<void> {
-    return bounded(Promise.race([this.ready, this.failed]), WORKER_READY_MS, 'worker start');
-  }
-
-  waitDone(): Promise<{ messages: number; blocked: number }> {
-    return bounded(Promise.race([this.done, this.failed]), WORKER_DONE_MS, 'worker stop');
-  }
-
-  cpu(): number | undefined {
-    return this.tid === undefined ? undefined : cpuSeconds(process.pid, this.tid);
-  }
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function sleep(seconds: number, failed: Promise<never>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const slept = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, seconds * 1000);
-  });
-  return Promise.race([slept, failed]).finally(() => clearTimeout(timer));
-}
 
 function sum(values: (number | undefined)[]): number | undefined {
   let total = 0;
@@ -135,6 +68,7 @@ interface Snapshot {
   readonly time: bigint;
   readonly published: number;
   readonly consumed: number;
+  readonly confirmed: number;
   readonly brokerCpu: number | undefined;
   readonly loadCpu: number;
   readonly publisherCpu: number | undefined;
@@ -152,14 +86,14 @@ export async function runScenario(
   const queue = `warren-bench-${scenario.name}-${process.pid}-${++runNumber}`;
   const control = await LoadConnection.open(parseAmqpUrl(target.url), 'warren-bench control');
   const counters = new LoadCounters(scenario.publishers, scenario.consumers);
-  const publishers: LoadWorker[] = [];
-  const consumers: LoadWorker[] = [];
+  const publishers: LoadThread[] = [];
+  const consumers: LoadThread[] = [];
   const all = () => [...consumers, ...publishers];
   let queueDeleted = false;
   try {
     await control.declareQueue(queue, { durable: scenario.durableQueue });
     const start = (role: 'publisher' | 'consumer', index: number) =>
-      new LoadWorker({
+      new LoadThread({
         role,
         index,
         url: target.url,
@@ -167,6 +101,7 @@ export async function runScenario(
         scenario,
         counters: counters.buffer,
         window: options.window,
+        limit: 0,
       });
     for (let i = 0; i < scenario.consumers; i++) consumers.push(start('consumer', i));
     await Promise.all(consumers.map((w) => w.waitReady()));
@@ -181,6 +116,7 @@ export async function runScenario(
         time: process.hrtime.bigint(),
         published: counters.published(),
         consumed: counters.consumed(),
+        confirmed: counters.confirmed(),
         brokerCpu: target.pid === undefined ? undefined : cpuSeconds(target.pid),
         loadCpu: (usage.user + usage.system) / 1e6,
         publisherCpu: sum(publishers.map((w) => w.cpu())),
@@ -212,6 +148,8 @@ export async function runScenario(
       seconds: Number(s1.time - s0.time) / 1e9,
       published: s1.published - s0.published,
       consumed: s1.consumed - s0.consumed,
+      confirmed: s1.confirmed - s0.confirmed,
+      nacked: counters.nacked(),
       queueDepth: messageCount,
       brokerCpu: minus(s1.brokerCpu, s0.brokerCpu),
       loadCpu: s1.loadCpu - s0.loadCpu,

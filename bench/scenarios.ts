@@ -1,5 +1,6 @@
-// The bench's scenarios: what is published and how it is consumed. Issue 5 grows this into the full
-// matrix (body sizes, persistence, acks and prefetch, fan-out, many queues); the runner takes any entry.
+// The bench's throughput scenarios: what is published and how it is consumed. Issue 5 grows this into
+// the full matrix (body sizes, persistence, acks and prefetch, fan-out, many queues); the runner takes any
+// entry. Scenario k (restart with a backlog) is not a throughput run: see restart-scenario.ts.
 
 export interface Scenario {
   readonly name: string;
@@ -16,6 +17,11 @@ export interface Scenario {
   readonly noAck: boolean;
   /** basic.qos prefetch-count for manual-ack consumers. */
   readonly prefetch: number;
+  /**
+   * Publisher confirms: most publishes each publisher keeps unconfirmed (it waits for basic.ack before
+   * publishing more); 0 for no confirm mode.
+   */
+  readonly confirmWindow: number;
 }
 
 export const SCENARIOS: Readonly<Record<string, Scenario>> = {
@@ -29,5 +35,20 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
     durableQueue: false,
     noAck: true,
     prefetch: 0,
+    confirmWindow: 0,
+  },
+  c: {
+    name: 'c',
+    description:
+      '1 publisher (confirms, up to 1000 unconfirmed), 1 consumer (manual ack, prefetch 100), ' +
+      '16-byte bodies, persistent, one durable queue',
+    publishers: 1,
+    consumers: 1,
+    bodySize: 16,
+    persistent: true,
+    durableQueue: true,
+    noAck: false,
+    prefetch: 100,
+    confirmWindow: 1000,
   },
 };
