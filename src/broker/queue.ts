@@ -31,7 +31,7 @@ export function storeKey(vhost: string, name: string): string {
  * ids and are read back from the store when their turn comes, so a long backlog costs a few bytes per
  * message rather than its body and objects.
  */
-export const PAGE_OUT_AFTER = 10_000;
+export const PAGE_OUT_AFTER = 32_768;
 
 /**
  * A ready entry: a message in memory, one coming back after a delivery, or the id of a stored message
