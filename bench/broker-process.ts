@@ -4,8 +4,11 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 export interface WarrenOptions {
-  /** The data directory (the caller creates and removes it); the broker's durable store lives there. */
-  readonly dataDir: string;
+  /**
+   * The data directory (the caller creates and removes it); the broker's durable store lives there.
+   * undefined: `--in-memory`, nothing on disk.
+   */
+  readonly dataDir: string | undefined;
   /** false: --no-fsync. Default true, as the `warren` command. */
   readonly fsync?: boolean;
   /** Arguments to node before the script (e.g. --cpu-prof). */
@@ -38,12 +41,14 @@ const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 
 /**
- * Starts `node <cliPath> --port 0 --data-dir <dir>` and resolves once it has logged 'warren started' with
+ * Starts `node <cliPath> --port 0 --data-dir <dir>` (or `--in-memory`) and resolves once it has logged 'warren started' with
  * its port. The log level is info because that line is logged at info; at that level warren logs only
  * its start, its recovery, and connection opens and closes, nothing per message.
  */
 export function startWarren(cliPath: string, options: WarrenOptions): Promise<BrokerProcess> {
-  const args = [...(options.nodeArgs ?? []), cliPath, '--port', '0', '--data-dir', options.dataDir];
+  const args = [...(options.nodeArgs ?? []), cliPath, '--port', '0'];
+  if (options.dataDir === undefined) args.push('--in-memory');
+  else args.push('--data-dir', options.dataDir);
   if (options.fsync === false) args.push('--no-fsync');
   args.push('--log-level', 'info');
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -10,6 +10,14 @@ import { parseArgs } from 'node:util';
 import { type BrokerProcess, startWarren } from './broker-process.js';
 import { machineBusySeconds } from './cpu.js';
 import {
+  IDLE_DEFAULTS,
+  type IdleResult,
+  idleConnections,
+  idleReport,
+  startReport,
+  startTimes,
+} from './idle-scenario.js';
+import {
   type RestartOptions,
   type RestartResult,
   restartReference,
@@ -20,7 +28,7 @@ import {
 import { type RunOptions, type RunResult, runScenario, type Target } from './run-scenario.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 
-const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'k'];
+const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'i', 'j', 'k'];
 
 const HELP = `Usage: node build/bench/run.js [options]
 
@@ -29,6 +37,10 @@ Options:
                            a  1 publisher, 1 consumer, 16 B, transient, no-ack
                            c  as a, persistent to a durable queue, confirms (1000 unconfirmed at
                               most), manual acks with prefetch 100
+                           i  ${IDLE_DEFAULTS.connections} idle connections with a channel each: the broker's RSS
+                              before and after, per connection (warren --in-memory)
+                           j  start time: spawning warren (--in-memory) to the first channel open,
+                              its idle RSS, and startBroker() to ready in a fresh node; 5 runs each
                            k  fill a durable queue with --messages persistent messages, then
                               time a clean restart and a SIGKILL restart
   --seconds <s>            measured seconds per run of a and c (default 10)
@@ -47,7 +59,8 @@ Options:
 Environment:
   REFERENCE_URL            amqp:// URL of a reference broker to run the same scenarios against
   REFERENCE_PID            that broker's pid, for its CPU time and memory (RabbitMQ: the beam.smp
-                           process); scenario k restarts it only when this is set
+                           process); scenario k restarts it only when this is set; scenario j only
+                           reads its RSS (it never restarts it)
   REFERENCE_CONTROL        the script that stops the reference node for scenario k (default
                            ../shared/tools/reference-rabbitmq.sh beside the repository)
 `;
@@ -96,6 +109,9 @@ if (only.length === 0) fail('--only names no scenario');
 // In the order of SCENARIO_NAMES, whatever the order asked: k last, as it may restart the reference node.
 const throughputScenarios: Scenario[] = Object.values(SCENARIOS).filter((sc) => only.includes(sc.name));
 const runRestarts = only.includes('k');
+const runIdle = only.includes('i');
+const runStart = only.includes('j');
+const START_RUNS = 5;
 const options: RunOptions = {
   seconds: smoke ? 1 : numberOption('seconds', values.seconds, 0.1, 3600),
   warmupSeconds: smoke ? 0.25 : numberOption('warmup', values.warmup, 0, 600),
@@ -304,6 +320,40 @@ async function throughput(scenario: Scenario, nodeArgs: string[]): Promise<boole
   return ok;
 }
 
+/** Scenario i against a fresh warren (--in-memory) and the reference; true if warren opened them all. */
+async function idle(nodeArgs: string[]): Promise<boolean> {
+  console.log('');
+  console.log(
+    `scenario i: ${int(IDLE_DEFAULTS.connections)} idle connections, one channel each, opened ` +
+      `${IDLE_DEFAULTS.batch} at a time; the broker's RSS before, with them open, and after closing them`,
+  );
+  const results: IdleResult[] = [];
+  const warren = await startWarren(cliPath, { dataDir: undefined, nodeArgs });
+  try {
+    results.push(await idleConnections('warren', warren.url, warren.pid));
+  } finally {
+    await warren.stop();
+  }
+  if (referenceUrl) results.push(await idleConnections('reference', referenceUrl, referencePid));
+  for (const line of idleReport(results)) console.log(line);
+  console.log(
+    `RSS: VmRSS of the broker process (reference: REFERENCE_PID); read ${IDLE_DEFAULTS.settleMs / 1000} s ` +
+      'after the last open and after the last close; per conn: (opened - before) / connections.',
+  );
+  if (values.json) console.log(JSON.stringify({ scenario: 'i', results }));
+  return results[0].error === undefined && results[0].opened === results[0].wanted;
+}
+
+/** Scenario j: warren's start time and idle RSS; the reference's RSS only. */
+async function start(): Promise<boolean> {
+  console.log('');
+  console.log(`scenario j: start time and idle RSS, ${START_RUNS} runs each`);
+  const result = await startTimes(cliPath, START_RUNS, referencePid);
+  for (const line of startReport(result)) console.log(line);
+  if (values.json) console.log(JSON.stringify({ scenario: 'j', ...result }));
+  return true;
+}
+
 /** Scenario k against warren and the reference; true if all is well. */
 async function restarts(nodeArgs: string[]): Promise<boolean> {
   console.log('');
@@ -369,6 +419,8 @@ async function main(): Promise<number> {
 
   let ok = true;
   for (const scenario of throughputScenarios) ok = (await throughput(scenario, nodeArgs)) && ok;
+  if (runIdle) ok = (await idle(nodeArgs)) && ok;
+  if (runStart) ok = (await start()) && ok;
   if (runRestarts) ok = (await restarts(nodeArgs)) && ok;
 
   if (throughputScenarios.length > 0) {
