@@ -56,3 +56,12 @@ export async function writeFully(file: StoreFile, buffers: Buffer[], position: n
   }
   return total;
 }
+
+/** Closes a file, syncing it first if asked; the file is closed even when the sync fails. */
+export async function closeFile(file: StoreFile, sync: boolean): Promise<void> {
+  try {
+    if (sync) await file.sync();
+  } finally {
+    await file.close();
+  }
+}

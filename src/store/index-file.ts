@@ -1,7 +1,7 @@
 // The queue index file (queues.idx) as the writer sees it: records waiting in a buffer, appended by
 // each batch at the position where the last write ended, or the whole file replaced by a snapshot.
 import { join } from 'node:path';
-import { type StoreFile, type StoreIo, writeFully } from './file-io.js';
+import { closeFile, type StoreFile, type StoreIo, writeFully } from './file-io.js';
 import { INDEX_FILE, INDEX_TEMP_FILE } from './queue-index-format.js';
 import { StoreError } from './store-error.js';
 import { WriteBuffer } from './write-buffer.js';
@@ -104,11 +104,6 @@ export class IndexFile {
   async close(sync: boolean): Promise<void> {
     const file = this.file;
     this.file = undefined;
-    if (file === undefined) return;
-    try {
-      if (sync) await file.sync();
-    } finally {
-      await file.close();
-    }
+    if (file !== undefined) await closeFile(file, sync);
   }
 }

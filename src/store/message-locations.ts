@@ -9,6 +9,7 @@
 
 const INITIAL_CAPACITY = 16;
 
+import { searchSortedIds } from './sorted-ids.js';
 export class MessageLocations {
   /** Message ids, increasing, removed ones included. */
   private ids = new Float64Array(INITIAL_CAPACITY);
@@ -130,8 +131,8 @@ export class MessageLocations {
   /** The slot holding `id` (live or removed), or -1. */
   private slotOf(id: number): number {
     const ids = this.ids;
-    let low = this.head;
-    let high = this.tail - 1;
+    const low = this.head;
+    const high = this.tail - 1;
     // Beyond the last id: a new message, the usual case when ids are appended.
     if (high < low || id > ids[high]) return -1;
     const hint = this.hint;
@@ -139,15 +140,7 @@ export class MessageLocations {
       if (ids[hint] === id) return hint;
       if (hint < high && ids[hint + 1] === id) return hint + 1;
     }
-    if (ids[low] === id) return low;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const at = ids[middle];
-      if (at === id) return middle;
-      if (at < id) low = middle + 1;
-      else high = middle - 1;
-    }
-    return -1;
+    return searchSortedIds(ids, low, high, id);
   }
 
   /** An id below the last one: kept in order at the cost of a move (a message id published again). */

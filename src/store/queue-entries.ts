@@ -7,7 +7,9 @@
 
 /** Slot value of a removed entry. */
 const REMOVED = 0xff;
+
 /** Largest value an entry can have. */
+import { searchSortedIds } from './sorted-ids.js';
 export const MAX_ENTRY_VALUE = 0xfe;
 
 export class QueueEntries {
@@ -81,19 +83,7 @@ export class QueueEntries {
 
   /** The slot holding `id` (live or removed), or -1. */
   private find(id: number): number {
-    const ids = this.ids;
-    let low = this.head;
-    let high = this.tail - 1;
-    if (high < low) return -1;
-    if (ids[low] === id) return low;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const at = ids[middle];
-      if (at === id) return middle;
-      if (at < id) low = middle + 1;
-      else high = middle - 1;
-    }
-    return -1;
+    return searchSortedIds(this.ids, this.head, this.tail - 1, id);
   }
 
   /** An id below the last one: kept in order at the cost of a move (the broker never does this). */

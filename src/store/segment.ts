@@ -4,7 +4,7 @@
 // batch, and (for the active segment) the store's segment write buffer.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { type StoreFile, type StoreIo, writeFully } from './file-io.js';
+import { closeFile, type StoreFile, type StoreIo, writeFully } from './file-io.js';
 import { segmentFileName } from './segment-format.js';
 import { StoreError } from './store-error.js';
 import { copyFromChunks, type WriteBuffer } from './write-buffer.js';
@@ -170,12 +170,7 @@ export class Segment {
   async close(sync: boolean): Promise<void> {
     const file = this.file;
     this.file = undefined;
-    if (file === undefined) return;
-    try {
-      if (sync) await file.sync();
-    } finally {
-      await file.close();
-    }
+    if (file !== undefined) await closeFile(file, sync);
   }
 }
 
