@@ -32,6 +32,9 @@ import {
   writeConnectionOpen,
   writeConnectionStartOk,
   writeConnectionTuneOk,
+  writeExchangeDeclare,
+  writeExchangeDelete,
+  writeQueueBind,
   writeQueueDeclare,
   writeQueueDelete,
 } from '../src/protocol/index.js';
@@ -63,6 +66,11 @@ export function parseAmqpUrl(url: string): AmqpEndpoint {
 export interface DeliverySink {
   /** A whole message (method, header and body) has arrived. */
   onMessage(deliveryTag: number): void;
+  /**
+   * Optional: each body frame's payload, b[start, end), before onMessage for the frame that completes
+   * the message (for a latency probe that reads a timestamp from the body).
+   */
+  onBody?(b: Buffer, start: number, end: number): void;
   /** The end of one socket read: a good moment to publish counters and send acks. */
   afterRead(): void;
 }
@@ -183,6 +191,23 @@ export class LoadConnection {
       MethodId.QueueDeleteOk,
       (w) => writeQueueDelete(w, CHANNEL, queue, false, false, false),
       timeoutMs,
+    );
+  }
+
+  /** Declares a non-durable exchange of the given type. */
+  async declareExchange(exchange: string, type: string): Promise<void> {
+    await this.call(MethodId.ExchangeDeclareOk, (w) =>
+      writeExchangeDeclare(w, CHANNEL, exchange, type, false, false, false, false, false, {}),
+    );
+  }
+
+  async deleteExchange(exchange: string): Promise<void> {
+    await this.call(MethodId.ExchangeDeleteOk, (w) => writeExchangeDelete(w, CHANNEL, exchange, false, false));
+  }
+
+  async bindQueue(queue: string, exchange: string, routingKey: string): Promise<void> {
+    await this.call(MethodId.QueueBindOk, (w) =>
+      writeQueueBind(w, CHANNEL, queue, exchange, routingKey, false, {}),
     );
   }
 
@@ -311,6 +336,7 @@ export class LoadConnection {
         this.bodyRemaining = b.readUInt32BE(start + 4) * 0x100000000 + b.readUInt32BE(start + 8);
         if (this.bodyRemaining === 0) this.sink?.onMessage(this.deliveryTag);
       } else if (type === FRAME_BODY) {
+        this.sink?.onBody?.(b, start, end);
         this.bodyRemaining -= size;
         if (this.bodyRemaining <= 0) this.sink?.onMessage(this.deliveryTag);
       } else if (type !== FRAME_HEARTBEAT) {
@@ -374,20 +400,22 @@ function nameOf(id: number): string {
 }
 
 export interface PublishShape {
+  /** The exchange to publish to; '' (the default exchange) when absent. */
+  readonly exchange?: string;
   readonly routingKey: string;
   readonly bodySize: number;
   readonly persistent: boolean;
 }
 
 /**
- * `count` complete publishes (method, content header, body frames) to the default exchange, encoded once
+ * `count` complete publishes (method, content header, body frames) to the shape's exchange, encoded once
  * into one Buffer that the publisher writes again and again.
  */
 export function encodePublishBatch(frameMax: number, shape: PublishShape, count: number): Buffer {
   const w = new FrameWriter(frameMax);
   const body = Buffer.alloc(shape.bodySize, 0x62);
   for (let i = 0; i < count; i++) {
-    writeBasicPublish(w, CHANNEL, '', shape.routingKey, false, false);
+    writeBasicPublish(w, CHANNEL, shape.exchange ?? '', shape.routingKey, false, false);
     w.beginContentHeader(CHANNEL, 60, body.length);
     writeBasicProperties(w, { deliveryMode: shape.persistent ? 2 : 1 });
     w.endFrame();
