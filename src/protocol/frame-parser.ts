@@ -1,6 +1,8 @@
 // The incremental frame parser (spec 4.2.3): frames split across reads and many frames in one read.
 // Every length is checked against frame_max and the bytes at hand before it is used. Frames are views
-// into the socket's buffers; bytes are copied only when a frame spans two reads, and then only that frame.
+// into the socket's buffers. A method or header frame that spans reads is copied into one buffer (only
+// that frame); a body frame that spans reads is handed out in pieces as they arrive, never copied here,
+// since its only reader copies the payload into the message anyway (a 64 KiB body was copied twice).
 // The frame type and size are checked as soon as the 7-byte header is in, before the payload is awaited.
 import { ProtocolError } from './protocol-error.js';
 import {
@@ -19,7 +21,11 @@ export interface FrameHandler {
   onMethod(channel: number, method: Method): void;
   /** properties: the raw property flags and values (a view; copy it to keep it past this call). */
   onHeader(channel: number, classId: number, bodySize: number, properties: Buffer): void;
-  /** payload: a view into the read buffer; copy it to keep it past this call. */
+  /**
+   * payload: a view into the read buffer; copy it to keep it past this call. A body frame that spans
+   * reads comes in several calls, one per read, each with the next piece of its payload (the frame-end
+   * octet is checked after the last piece).
+   */
   onBody(channel: number, payload: Buffer): void;
   onHeartbeat(channel: number): void;
   /** A connection error: the parser has stopped and ignores all further input. */
@@ -36,6 +42,11 @@ export class FrameParser {
   private pendingBytes = 0;
   // The size of that frame, header and frame-end included, once its header has arrived; else -1.
   private pendingFrameSize = -1;
+  // A body frame being handed out in pieces: its channel, the payload bytes still to come, and whether
+  // its frame-end octet is still to come.
+  private bodyChannel = 0;
+  private bodyRemaining = 0;
+  private bodyEndDue = false;
   private stopped = false;
 
   constructor(
@@ -51,6 +62,8 @@ export class FrameParser {
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingFrameSize = -1;
+    this.bodyRemaining = 0;
+    this.bodyEndDue = false;
   }
 
   get isStopped(): boolean {
@@ -60,7 +73,11 @@ export class FrameParser {
   push(chunk: Buffer): void {
     if (this.stopped) return;
     let b = chunk;
-    if (this.pendingBytes > 0) {
+    if (this.bodyEndDue) {
+      const used = this.continueBody(chunk);
+      if (used < 0 || this.stopped || used === chunk.length) return;
+      b = chunk.subarray(used);
+    } else if (this.pendingBytes > 0) {
       const used = this.completePending(chunk);
       if (used < 0 || this.stopped) return;
       if (used === chunk.length) return;
@@ -110,6 +127,27 @@ export class FrameParser {
     return missing;
   }
 
+  /**
+   * Hands the next piece of a body frame that spans reads to the handler and checks its frame-end octet.
+   * Returns how many bytes of the read the frame took, or -1 after an error.
+   */
+  private continueBody(chunk: Buffer): number {
+    let o = 0;
+    if (this.bodyRemaining > 0) {
+      o = Math.min(this.bodyRemaining, chunk.length);
+      this.bodyRemaining -= o;
+      this.handler.onBody(this.bodyChannel, o === chunk.length ? chunk : chunk.subarray(0, o));
+      if (this.stopped) return -1;
+    }
+    if (this.bodyRemaining > 0 || o === chunk.length) return o;
+    this.bodyEndDue = false;
+    if (chunk[o] !== FRAME_END) {
+      this.fail(`FRAME_ERROR - type ${FRAME_BODY}, frame end octet ${chunk[o]} is not ${FRAME_END}`);
+      return -1;
+    }
+    return o + 1;
+  }
+
   private fail(text: string): void {
     this.stop();
     this.handler.onFrameError(new ProtocolError(ReplyCode.FRAME_ERROR, text));
@@ -150,7 +188,16 @@ export class FrameParser {
         return len;
       }
       const end = o + FRAME_HEADER_SIZE + size;
-      if (end + 1 > len) break;
+      if (end + 1 > len) {
+        if (type !== FRAME_BODY) break;
+        // The rest of this body frame comes in later reads: hand out what is here.
+        const start = o + FRAME_HEADER_SIZE;
+        this.bodyChannel = (b[o + 1] << 8) | b[o + 2];
+        this.bodyRemaining = size - (len - start);
+        this.bodyEndDue = true;
+        if (len > start) h.onBody(this.bodyChannel, b.subarray(start, len));
+        return len;
+      }
       if (b[end] !== FRAME_END) {
         this.fail(`FRAME_ERROR - type ${type}, frame end octet ${b[end]} is not ${FRAME_END}`);
         return len;
