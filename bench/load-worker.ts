@@ -5,13 +5,16 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { currentThreadId } from './cpu.js';
 import { encodePublishBatch, LoadConnection, parseAmqpUrl } from './load-client.js';
 import { LoadCounters } from './load-counters.js';
-import type { Scenario } from './scenarios.js';
+import { copiesPerPublish, type Scenario } from './scenarios.js';
 
 export interface LoadWorkerInput {
   readonly role: 'publisher' | 'consumer';
   /** The worker's slot among the publishers or the consumers. */
   readonly index: number;
   readonly url: string;
+  /** A publisher's exchange ('' for the default exchange). */
+  readonly exchange: string;
+  /** A publisher's routing key; a consumer's queue. */
   readonly queue: string;
   readonly scenario: Scenario;
   readonly counters: SharedArrayBuffer;
@@ -51,7 +54,13 @@ async function publisher(): Promise<void> {
   const conn = await LoadConnection.open(parseAmqpUrl(input.url), 'warren-bench publisher');
   const confirmWindow = scenario.confirmWindow;
   if (confirmWindow > 0) await conn.confirmSelect();
-  const shape = { routingKey: input.queue, bodySize: scenario.bodySize, persistent: scenario.persistent };
+  const copies = copiesPerPublish(scenario);
+  const shape = {
+    exchange: input.exchange,
+    routingKey: input.queue,
+    bodySize: scenario.bodySize,
+    persistent: scenario.persistent,
+  };
   const setBytes = encodePublishBatch(conn.frameMax, shape, 1).length;
   let perBatch = Math.max(1, Math.floor(BATCH_BYTES / setBytes));
   // Several batches in flight within the confirm window, so that the broker always has the next to read.
@@ -98,7 +107,8 @@ async function publisher(): Promise<void> {
         waiting = 'confirm';
         return;
       }
-      if (window > 0 && counters.published() - counters.consumed() + n > window) {
+      // In flight: published and not yet consumed from every queue it went to.
+      if (window > 0 && counters.published() - counters.consumed() / copies + n > window) {
         setTimeout(pump, WINDOW_POLL_MS);
         return;
       }

@@ -14,6 +14,8 @@ export const FILL_SCENARIO: Scenario = {
   description: 'fill a durable queue with persistent 16-byte messages (confirms, no consumer), restart',
   publishers: 1,
   consumers: 0,
+  queues: 1,
+  fanout: false,
   bodySize: 16,
   persistent: true,
   durableQueue: true,
@@ -70,6 +72,7 @@ export async function fillQueue(
       role: 'publisher',
       index: 0,
       url,
+      exchange: '',
       queue,
       scenario: FILL_SCENARIO,
       counters: counters.buffer,
@@ -129,14 +132,16 @@ const DRAIN_SCENARIO: Scenario = { ...FILL_SCENARIO, publishers: 0, consumers: 1
 const EXTRA_WATCH_MS = 500;
 
 /**
- * Consumes `queue` (no-ack, one consumer thread) until `messages` have arrived or timeoutMs has passed,
- * then watches a moment longer for any beyond them: every message the broker holds, read back once.
+ * Consumes `queue` (one consumer thread; no-ack unless `prefetch` asks for manual acks with that
+ * prefetch) until `messages` have arrived or timeoutMs has passed, then watches a moment longer for any
+ * beyond them: every message the broker holds, read back once.
  */
 export async function drainQueue(
   url: string,
   queue: string,
   messages: number,
   timeoutMs: number,
+  prefetch = 0,
 ): Promise<DrainResult> {
   const control = await LoadConnection.open(parseAmqpUrl(url), 'warren-bench control');
   const counters = new LoadCounters(0, 1);
@@ -147,8 +152,9 @@ export async function drainQueue(
       role: 'consumer',
       index: 0,
       url,
+      exchange: '',
       queue,
-      scenario: DRAIN_SCENARIO,
+      scenario: prefetch > 0 ? { ...DRAIN_SCENARIO, noAck: false, prefetch } : DRAIN_SCENARIO,
       counters: counters.buffer,
       window: 0,
       limit: 0,

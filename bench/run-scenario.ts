@@ -1,10 +1,11 @@
-// One measured run of a scenario against one broker: declare the queue, start the consumers and then the
-// publishers in worker threads, warm up, measure, read the queue depth, stop, clean up.
+// One measured run of a scenario against one broker: declare its queues (and fanout exchange), start the
+// consumers and then the publishers in worker threads, warm up, measure, read the queue depths, stop,
+// clean up.
 import { cpuSeconds, machineBusySeconds } from './cpu.js';
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
 import { LoadCounters } from './load-counters.js';
 import { LoadThread, sleep } from './load-thread.js';
-import type { Scenario } from './scenarios.js';
+import { copiesPerPublish, type Scenario } from './scenarios.js';
 
 export interface Target {
   readonly label: string;
@@ -30,7 +31,7 @@ export interface RunResult {
   readonly confirmed: number;
   /** Publishes the broker nacked in the whole run: 0 unless it failed to store them. */
   readonly nacked: number;
-  /** Ready messages in the queue at the end of the measured interval. */
+  /** Ready messages in the queues at the end of the measured interval. */
   readonly queueDepth: number;
   /** CPU seconds in the measured interval; undefined where /proc could not tell. */
   readonly brokerCpu: number | undefined;
@@ -42,8 +43,8 @@ export interface RunResult {
   /** connection.blocked notifications the publishers received. */
   readonly blocked: number;
   /**
-   * Messages published in the whole run (warm-up included) that the consumers had not received a few
-   * seconds after the publishers closed: 0 unless the broker (or the bench) lost messages.
+   * Deliveries owed for the messages published in the whole run (warm-up included) that the consumers had
+   * not received a few seconds after the publishers closed: 0 unless the broker (or the bench) lost some.
    */
   readonly undelivered: number;
 }
@@ -83,24 +84,45 @@ export async function runScenario(
   target: Target,
   options: RunOptions,
 ): Promise<RunResult> {
-  const queue = `warren-bench-${scenario.name}-${process.pid}-${++runNumber}`;
+  const base = `warren-bench-${scenario.name}-${process.pid}-${++runNumber}`;
+  const queues = Array.from({ length: scenario.queues }, (_, i) =>
+    scenario.queues === 1 ? base : `${base}-${i}`,
+  );
+  const exchange = scenario.fanout ? `${base}-fanout` : '';
+  const copies = copiesPerPublish(scenario);
+  const window =
+    scenario.maxWindow === undefined
+      ? options.window
+      : options.window === 0
+        ? scenario.maxWindow
+        : Math.min(options.window, scenario.maxWindow);
   const control = await LoadConnection.open(parseAmqpUrl(target.url), 'warren-bench control');
   const counters = new LoadCounters(scenario.publishers, scenario.consumers);
   const publishers: LoadThread[] = [];
   const consumers: LoadThread[] = [];
   const all = () => [...consumers, ...publishers];
-  let queueDeleted = false;
+  let cleanedUp = false;
+  const cleanUp = async () => {
+    for (const q of queues) await control.deleteQueue(q);
+    if (exchange !== '') await control.deleteExchange(exchange);
+    cleanedUp = true;
+  };
   try {
-    await control.declareQueue(queue, { durable: scenario.durableQueue });
+    for (const q of queues) await control.declareQueue(q, { durable: scenario.durableQueue });
+    if (exchange !== '') {
+      await control.declareExchange(exchange, 'fanout');
+      for (const q of queues) await control.bindQueue(q, exchange, '');
+    }
     const start = (role: 'publisher' | 'consumer', index: number) =>
       new LoadThread({
         role,
         index,
         url: target.url,
-        queue,
+        exchange,
+        queue: role === 'publisher' && scenario.fanout ? '' : queues[index % queues.length],
         scenario,
         counters: counters.buffer,
-        window: options.window,
+        window,
         limit: 0,
       });
     for (let i = 0; i < scenario.consumers; i++) consumers.push(start('consumer', i));
@@ -130,18 +152,19 @@ export async function runScenario(
     const s0 = snapshot();
     await sleep(options.seconds, failed);
     const s1 = snapshot();
-    const { messageCount } = await control.declareQueue(queue, { passive: true });
+    let messageCount = 0;
+    for (const q of queues) messageCount += (await control.declareQueue(q, { passive: true })).messageCount;
 
     for (const w of publishers) w.send({ type: 'stop' });
     const published = await Promise.all(publishers.map((w) => w.waitDone()));
     // Publishers have their close-ok, so the broker has taken every publish: let the consumers catch up.
     const drainEnd = Date.now() + DRAIN_MS;
-    while (counters.consumed() < counters.published() && Date.now() < drainEnd) await sleep(0.01, failed);
-    const undelivered = counters.published() - counters.consumed();
+    const expected = () => counters.published() * copies;
+    while (counters.consumed() < expected() && Date.now() < drainEnd) await sleep(0.01, failed);
+    const undelivered = expected() - counters.consumed();
     for (const w of consumers) w.send({ type: 'stop' });
     await Promise.all(consumers.map((w) => w.waitDone()));
-    await control.deleteQueue(queue);
-    queueDeleted = true;
+    await cleanUp();
 
     return {
       label: target.label,
@@ -161,8 +184,8 @@ export async function runScenario(
     };
   } finally {
     await Promise.all(all().map((w) => w.worker.terminate()));
-    // After a failure, still try not to leave the queue behind in a long-running reference broker.
-    if (!queueDeleted) await control.deleteQueue(queue).catch(() => {});
+    // After a failure, still try not to leave queues behind in a long-running reference broker.
+    if (!cleanedUp) await cleanUp().catch(() => {});
     await control.close();
   }
 }
