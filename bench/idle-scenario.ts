@@ -215,7 +215,6 @@ export function startReport(r: StartResult): string[] {
     `  import dist/index.js        ${ms(median(r.inProcess.map((c) => c.importMs)))}  (${list(r.inProcess.map((c) => c.importMs))})`,
     `  startBroker to ready        ${ms(median(r.inProcess.map((c) => c.startMs)))}  (${list(r.inProcess.map((c) => c.startMs))})`,
     `  process RSS when ready      ${formatBytes(inRss.length ? median(inRss) : undefined)}`,
-    "reference: not restarted here; RabbitMQ 3.10 on this machine starts in about 5 s (the team's figure)",
   ];
   if (r.referenceIdleRss !== undefined)
     lines.push(`  its RSS now (REFERENCE_PID) ${formatBytes(r.referenceIdleRss)}`);

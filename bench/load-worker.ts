@@ -178,6 +178,12 @@ async function consumer(): Promise<void> {
   port?.on('message', (command: LoadWorkerCommand) => {
     if (command.type !== 'stop' || stopping) return;
     stopping = true;
+    // Ack what is still unacked, so that closing the channel requeues nothing.
+    if (ackEvery > 0 && lastTag > ackedTag) {
+      conn.ack(lastTag);
+      ackedTag = lastTag;
+      conn.flush();
+    }
     conn.close().then(() => report({ type: 'done', messages: consumed, blocked: conn.blockedCount }));
   });
   report({ type: 'ready', tid: currentThreadId() });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BrokerProcess, startWarren } from './broker-process.js';
 import { machineBusySeconds } from './cpu.js';
+import { type FillDrainResult, fillDrain, fillDrainReport } from './fill-drain.js';
 import {
   IDLE_DEFAULTS,
   type IdleResult,
@@ -17,6 +18,10 @@ import {
   startReport,
   startTimes,
 } from './idle-scenario.js';
+import { type LatencyResult, latencyReport, runLatency } from './latency-scenario.js';
+import { sleep } from './load-thread.js';
+import { formatBytes, processMemory } from './proc-memory.js';
+import { startFreshReference } from './reference-start.js';
 import {
   type RestartOptions,
   type RestartResult,
@@ -28,26 +33,34 @@ import {
 import { type RunOptions, type RunResult, runScenario, type Target } from './run-scenario.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 
-const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'i', 'j', 'k'];
+const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'g', 'h', 'i', 'j', 'k'];
+const LATENCY_RATES = [1000, 10_000];
+const DEFAULT_FRESH_PORT = 5695;
 
 const HELP = `Usage: node build/bench/run.js [options]
 
 Options:
   --only <names>           scenarios to run, comma-separated (default ${SCENARIO_NAMES.join(',')}):
                            a  1 publisher, 1 consumer, 16 B, transient, no-ack
-                           c  as a, persistent to a durable queue, confirms (1000 unconfirmed at
-                              most), manual acks with prefetch 100
+                           b  as a, with manual acks and prefetch 100
+                           c  as b, persistent to a durable queue, confirms (1000 unconfirmed at most)
+                           d  4 publishers, 4 consumers, 4 queues, 16 B, no-ack
+                           e  1 publisher to a fanout exchange bound to 10 queues, a consumer each
+                           f  as a with 64 KiB bodies
+                           g  end-to-end latency (p50, p99, p99.9) at ${LATENCY_RATES.join(' and ')} msg/s
+                           h  --messages persistent messages into a durable queue (confirms, no
+                              consumer), then drained (manual acks): both rates, peak RSS
                            i  ${IDLE_DEFAULTS.connections} idle connections with a channel each: the broker's RSS
                               before and after, per connection (warren --in-memory)
                            j  start time: spawning warren (--in-memory) to the first channel open,
                               its idle RSS, and startBroker() to ready in a fresh node; 5 runs each
                            k  fill a durable queue with --messages persistent messages, then
                               time a clean restart and a SIGKILL restart
-  --seconds <s>            measured seconds per run of a and c (default 10)
+  --seconds <s>            measured seconds per run of a to g (default 10)
   --warmup <s>             warm-up seconds per run, not measured (default 2)
-  --runs <n>               runs per broker of a and c, alternating between brokers (default 3)
+  --runs <n>               runs per broker of a to g, alternating between brokers (default 3)
   --window <n>             most messages published and not yet consumed (default 20000; 0: no limit)
-  --messages <n>           scenario k's backlog (default 1000000)
+  --messages <n>           scenarios h and k: the backlog (default 1000000)
   --no-reference-restart   scenario k: fill the reference broker, but do not restart it
   --smoke                  a quick check that messages flow: 1 run of 1 s of each of a and c (or of
                            --only), against warren only
@@ -61,8 +74,11 @@ Environment:
   REFERENCE_PID            that broker's pid, for its CPU time and memory (RabbitMQ: the beam.smp
                            process); scenario k restarts it only when this is set; scenario j only
                            reads its RSS (it never restarts it)
-  REFERENCE_CONTROL        the script that stops the reference node for scenario k (default
-                           ../shared/tools/reference-rabbitmq.sh beside the repository)
+  REFERENCE_CONTROL        the script that starts and stops reference nodes (scenarios i, j, k;
+                           default ../shared/tools/reference-rabbitmq.sh beside the repository)
+  REFERENCE_FRESH_PORT     with REFERENCE_URL and that script, scenarios i and j start fresh
+                           reference nodes of their own on this port (default ${DEFAULT_FRESH_PORT}) and stop them
+                           after: i measures one, j times the start of 3
 `;
 
 function fail(message: string): never {
@@ -109,6 +125,8 @@ if (only.length === 0) fail('--only names no scenario');
 // In the order of SCENARIO_NAMES, whatever the order asked: k last, as it may restart the reference node.
 const throughputScenarios: Scenario[] = Object.values(SCENARIOS).filter((sc) => only.includes(sc.name));
 const runRestarts = only.includes('k');
+const runLatencyScenario = only.includes('g');
+const runFillDrain = only.includes('h');
 const runIdle = only.includes('i');
 const runStart = only.includes('j');
 const START_RUNS = 5;
@@ -128,6 +146,16 @@ if (!existsSync(cliPath)) fail('dist/cli.js is missing: run `npm run build` firs
 const controlScript =
   process.env.REFERENCE_CONTROL ||
   fileURLToPath(new URL('../../../shared/tools/reference-rabbitmq.sh', import.meta.url));
+const freshPort = Math.floor(
+  numberOption(
+    'REFERENCE_FRESH_PORT',
+    process.env.REFERENCE_FRESH_PORT || String(DEFAULT_FRESH_PORT),
+    1,
+    65535,
+  ),
+);
+/** Fresh reference nodes for i and j: only with a reference broker to compare with, and the script. */
+const freshReference = referenceUrl !== undefined && existsSync(controlScript);
 
 /** Which warren is measured: `git describe` of the checkout, '-dirty' when src has uncommitted changes. */
 function warrenRevision(): string {
@@ -320,7 +348,79 @@ async function throughput(scenario: Scenario, nodeArgs: string[]): Promise<boole
   return ok;
 }
 
-/** Scenario i against a fresh warren (--in-memory) and the reference; true if warren opened them all. */
+/** Scenario g: latency at each fixed rate, alternating runs of warren and the reference. */
+async function latency(nodeArgs: string[]): Promise<boolean> {
+  console.log('');
+  console.log(
+    `scenario g: end-to-end latency, 1 publisher at a fixed rate (${LATENCY_RATES.join(' and ')} msg/s), ` +
+      '1 consumer, 16 B, transient, no-ack',
+  );
+  const results: LatencyResult[] = [];
+  const warren = await startWarren(cliPath, { dataDir: undefined, nodeArgs });
+  try {
+    const targets: Target[] = [{ label: 'warren', url: warren.url, pid: warren.pid }];
+    if (referenceUrl) targets.push({ label: 'reference', url: referenceUrl, pid: referencePid });
+    for (const rate of LATENCY_RATES) {
+      const atRate: LatencyResult[] = [];
+      for (let run = 1; run <= runs; run++) {
+        const order = run % 2 === 1 ? targets : [...targets].reverse();
+        for (const target of order) {
+          atRate.push(
+            await runLatency(target, {
+              rate,
+              warmupSeconds: options.warmupSeconds,
+              seconds: options.seconds,
+            }).catch((err: unknown) => {
+              throw new Error(`${target.label}, latency at ${rate} msg/s: ${(err as Error).message}`);
+            }),
+          );
+        }
+      }
+      for (const line of latencyReport(atRate)) console.log(line);
+      results.push(...atRate);
+    }
+  } finally {
+    await warren.stop();
+  }
+  console.log(
+    "latency: from the publisher's socket write to the consumer's read of the body, in ms; nearest-rank " +
+      'percentiles over every message of the measured interval; the ratio line compares the medians of the runs.',
+  );
+  if (values.json) console.log(JSON.stringify({ scenario: 'g', results }));
+  return results.every((r) => r.lost === 0 && r.samples > 0);
+}
+
+/** Scenario h against a fresh warren (data directory, fsync on) and the reference; true if all is well. */
+async function fillAndDrain(nodeArgs: string[]): Promise<boolean> {
+  console.log('');
+  console.log(
+    `scenario h: ${int(messages)} persistent 16-byte messages into a durable queue (confirms, 1000 ` +
+      'unconfirmed at most, no consumer), then drained by one consumer (manual acks, prefetch 100)',
+  );
+  const results: FillDrainResult[] = [];
+  const dataDir = newDataDir();
+  const log = (line: string) => console.log(line);
+  try {
+    const warren = await startWarren(cliPath, { dataDir, nodeArgs });
+    try {
+      results.push(await fillDrain('warren', warren.url, warren.pid, messages, log));
+    } finally {
+      await warren.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (referenceUrl) results.push(await fillDrain('reference', referenceUrl, referencePid, messages, log));
+  for (const line of fillDrainReport(results)) console.log(line);
+  console.log(
+    'fill: confirmed messages per second; drain: consumed per second; µs/msg: broker cpu per message in ' +
+      'each phase; RSS: VmRSS before, with the backlog queued, and the highest sampled every 100 ms.',
+  );
+  if (values.json) console.log(JSON.stringify({ scenario: 'h', messages, results }));
+  return results.every((r) => r.error === undefined);
+}
+
+/** Scenario i against a fresh warren (--in-memory) and a reference node; true if warren opened them all. */
 async function idle(nodeArgs: string[]): Promise<boolean> {
   console.log('');
   console.log(
@@ -334,23 +434,70 @@ async function idle(nodeArgs: string[]): Promise<boolean> {
   } finally {
     await warren.stop();
   }
-  if (referenceUrl) results.push(await idleConnections('reference', referenceUrl, referencePid));
+  if (freshReference) {
+    console.log(`reference: a fresh node on port ${freshPort}`);
+    const node = await startFreshReference(controlScript, freshPort);
+    try {
+      await node.connection.close();
+      results.push(await idleConnections('reference', node.url, node.pid));
+    } finally {
+      await node.stop();
+    }
+  } else if (referenceUrl) results.push(await idleConnections('reference', referenceUrl, referencePid));
   for (const line of idleReport(results)) console.log(line);
   console.log(
-    `RSS: VmRSS of the broker process (reference: REFERENCE_PID); read ${IDLE_DEFAULTS.settleMs / 1000} s ` +
+    `RSS: VmRSS of the broker process (reference: its beam.smp); read ${IDLE_DEFAULTS.settleMs / 1000} s ` +
       'after the last open and after the last close; per conn: (opened - before) / connections.',
   );
   if (values.json) console.log(JSON.stringify({ scenario: 'i', results }));
   return results[0].error === undefined && results[0].opened === results[0].wanted;
 }
 
-/** Scenario j: warren's start time and idle RSS; the reference's RSS only. */
+const REFERENCE_START_RUNS = 3;
+const IDLE_RSS_WAIT_S = 1;
+
+/** Scenario j: warren's start time and idle RSS; a fresh reference node's, when one can be started. */
 async function start(): Promise<boolean> {
   console.log('');
   console.log(`scenario j: start time and idle RSS, ${START_RUNS} runs each`);
-  const result = await startTimes(cliPath, START_RUNS, referencePid);
+  const result = await startTimes(cliPath, START_RUNS, freshReference ? undefined : referencePid);
   for (const line of startReport(result)) console.log(line);
-  if (values.json) console.log(JSON.stringify({ scenario: 'j', ...result }));
+  const reference: { firstChannelMs: number; idleRss: number | undefined }[] = [];
+  if (!freshReference) {
+    console.log('reference: no start time without REFERENCE_URL and the reference script (see --help)');
+  } else {
+    for (let i = 0; i < REFERENCE_START_RUNS; i++) {
+      const node = await startFreshReference(controlScript, freshPort);
+      try {
+        await sleep(IDLE_RSS_WAIT_S);
+        reference.push({
+          firstChannelMs: node.firstChannelMs,
+          idleRss: node.pid === undefined ? undefined : processMemory(node.pid)?.rss,
+        });
+      } finally {
+        await node.stop();
+      }
+    }
+    const med = (v: number[]) => [...v].sort((a, b) => a - b)[(v.length - 1) >> 1];
+    const times = reference.map((r) => r.firstChannelMs);
+    const rss = reference.map((r) => r.idleRss).filter((v): v is number => v !== undefined);
+    const warrenChannel = med(result.cli.map((c) => c.firstChannelMs));
+    const warrenRss = med(result.cli.map((c) => c.idleRss).filter((v): v is number => v !== undefined));
+    console.log(
+      `reference, reference-rabbitmq.sh start on port ${freshPort} (a fresh node; ${reference.length} runs, median):`,
+    );
+    console.log(
+      `  spawn to first channel      ${Math.round(med(times))} ms  (${times.map((t) => Math.round(t)).join(', ')})`,
+    );
+    console.log(
+      `  idle RSS ${IDLE_RSS_WAIT_S} s after channel  ${formatBytes(rss.length ? med(rss) : undefined)}`,
+    );
+    console.log(
+      `ratio warren/reference: start to first channel ${(warrenChannel / med(times)).toFixed(3)}` +
+        (rss.length && warrenRss ? `, idle RSS ${(warrenRss / med(rss)).toFixed(2)}` : ''),
+    );
+  }
+  if (values.json) console.log(JSON.stringify({ scenario: 'j', ...result, reference }));
   return true;
 }
 
@@ -419,6 +566,8 @@ async function main(): Promise<number> {
 
   let ok = true;
   for (const scenario of throughputScenarios) ok = (await throughput(scenario, nodeArgs)) && ok;
+  if (runLatencyScenario) ok = (await latency(nodeArgs)) && ok;
+  if (runFillDrain) ok = (await fillAndDrain(nodeArgs)) && ok;
   if (runIdle) ok = (await idle(nodeArgs)) && ok;
   if (runStart) ok = (await start()) && ok;
   if (runRestarts) ok = (await restarts(nodeArgs)) && ok;

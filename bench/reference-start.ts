@@ -1,0 +1,102 @@
+// A fresh reference node of its own, for the start time of scenario j and the idle connections of i:
+// `reference-rabbitmq.sh start` on a port of its own (the script wipes that port's node data and starts
+// RabbitMQ), timed from the spawn of the script until a first connection has opened a channel, the way
+// scenario j times warren; `stop` ends it. Linux only (the node's beam.smp is found through /proc).
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { LoadConnection, parseAmqpUrl } from './load-client.js';
+import { sleep } from './load-thread.js';
+
+export interface FreshReference {
+  readonly url: string;
+  /** Its beam.smp process; undefined if /proc did not show it. */
+  readonly pid: number | undefined;
+  /** From the spawn of the start script to channel.open-ok on a first connection. */
+  readonly firstChannelMs: number;
+  /** That first connection, still open (scenario j reads the idle RSS with it open, as for warren). */
+  readonly connection: LoadConnection;
+  stop(): Promise<void>;
+}
+
+const POLL_MS = 50;
+const START_TIMEOUT_MS = 180_000;
+const STOP_TIMEOUT_MS = 120_000;
+
+/**
+ * The node's beam.smp: the one started by rabbitmq-server whose command line names this port's node
+ * directory (reference-rabbitmq-<port>). rabbitmqctl runs a beam.smp of its own that names it too.
+ */
+function beamOf(port: number): number | undefined {
+  const marker = `reference-rabbitmq-${port}`;
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() !== 'beam.smp') continue;
+      if (!readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker)) continue;
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const parent = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      if (readFileSync(`/proc/${parent}/cmdline`, 'utf8').includes('/rabbitmq-server')) return Number(p);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return undefined;
+}
+
+function runScript(script: string, port: number, command: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'bash',
+      [script, command],
+      { env: { ...process.env, PORT: String(port) }, timeout: timeoutMs },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`.trim())) : resolve(stdout)),
+    );
+  });
+}
+
+/** Starts a fresh node on `port` with the script and times it; refuses a port where a node already runs. */
+export async function startFreshReference(script: string, port: number): Promise<FreshReference> {
+  const url = `amqp://guest:guest@127.0.0.1:${port}/`;
+  if (beamOf(port) !== undefined) throw new Error(`a reference node already runs on port ${port}`);
+  const endpoint = parseAmqpUrl(url);
+  const t0 = performance.now();
+  const child = spawn('bash', [script, 'start'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: 'ignore',
+  });
+  let exited: string | undefined;
+  child.on('exit', (code) => {
+    if (code !== 0) exited = `reference-rabbitmq.sh start exited with ${code}`;
+  });
+  let connection: LoadConnection | undefined;
+  while (connection === undefined) {
+    if (exited !== undefined) throw new Error(exited);
+    if (performance.now() - t0 > START_TIMEOUT_MS) {
+      throw new Error(
+        `the reference node on port ${port} did not open a channel within ${START_TIMEOUT_MS} ms`,
+      );
+    }
+    try {
+      connection = await LoadConnection.open(endpoint, 'warren-bench start');
+    } catch {
+      await sleep(POLL_MS / 1000);
+    }
+  }
+  const firstChannelMs = performance.now() - t0;
+  return {
+    url,
+    pid: beamOf(port),
+    firstChannelMs,
+    connection,
+    async stop() {
+      await connection.close();
+      await runScript(script, port, 'stop', STOP_TIMEOUT_MS);
+      // The script returns before beam.smp has quite exited: wait for it, so the port is free again.
+      const deadline = performance.now() + STOP_TIMEOUT_MS;
+      while (beamOf(port) !== undefined) {
+        if (performance.now() > deadline) throw new Error(`the reference node on port ${port} did not stop`);
+        await sleep(POLL_MS / 1000);
+      }
+    },
+  };
+}
