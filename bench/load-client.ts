@@ -86,6 +86,7 @@ const BASIC_DELIVER = 0x003c003c;
 const CLOSE_TIMEOUT_MS = 3_000;
 // Body frames larger than this that span reads are skipped rather than gathered (see readFrames).
 const SKIP_BODY_OVER = 4096;
+const READ_BUFFER_BYTES = 1024 * 1024;
 
 interface PendingCall {
   readonly id: number;
@@ -120,14 +121,27 @@ export class LoadConnection {
 
   private constructor(readonly socket: Socket) {
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new Error('socket closed')));
   }
 
   /** Connects, authenticates (PLAIN), opens the vhost and channel 1. */
   static async open(endpoint: AmqpEndpoint, product: string): Promise<LoadConnection> {
-    const socket = connect({ host: endpoint.host, port: endpoint.port });
+    // Reads land in one buffer of this connection's, reused for every read (Node's `onread`), rather than
+    // in a new 64 KiB Buffer per read: fewer read calls, and no garbage per read, on the consumer side.
+    // Nothing may keep a view of a read past its callback: a partial frame is copied (see onData).
+    let c: LoadConnection | undefined;
+    const socket = connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        callback: (bytes: number, buffer: Uint8Array) => {
+          c?.onData(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+          return true;
+        },
+      },
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
@@ -142,7 +156,7 @@ export class LoadConnection {
         reject(err);
       });
     });
-    const c = new LoadConnection(socket);
+    c = new LoadConnection(socket);
     await c.call(MethodId.ConnectionStart, () => socket.write(PROTOCOL_HEADER));
     const response = `\u0000${endpoint.username}\u0000${endpoint.password}`;
     const clientProperties = {
@@ -324,7 +338,8 @@ export class LoadConnection {
     }
     const used = this.readFrames(b);
     if (used < 0) return;
-    if (used < b.length) this.rest = b.subarray(used);
+    // A copy: the read buffer is reused for the next read.
+    if (used < b.length) this.rest = Buffer.from(b.subarray(used));
     this.sink?.afterRead();
   };
 
