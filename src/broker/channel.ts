@@ -72,6 +72,8 @@ interface TxSettle {
 const EXPECT_METHOD = 0;
 const EXPECT_HEADER = 1;
 const EXPECT_BODY = 2;
+// Bodies from this size up are kept in the pieces they arrive in rather than copied into one buffer.
+const KEEP_PIECES_FROM = 32 * 1024;
 
 export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
@@ -88,6 +90,9 @@ export class Channel {
   private bodyReceived = 0;
   private contentBuffer: Buffer | undefined;
   private propertiesLength = 0;
+  // A large body's pieces, kept as the parser hands them out (views of the socket's reads), not copied.
+  private bodyParts: Buffer[] | undefined;
+  private partsProperties: Buffer | undefined;
 
   readonly consumers = new Map<string, Consumer>();
   private prefetchCount = 0;
@@ -349,13 +354,21 @@ export class Channel {
         40,
       );
     }
+    this.bodySize = bodySize;
+    this.bodyReceived = 0;
+    if (bodySize >= KEEP_PIECES_FROM) {
+      // A large body is kept in the pieces it arrives in: each is most of a socket read, so keeping the
+      // reads costs little memory, while copying 64 KiB bodies was a fifth of the broker's CPU.
+      this.partsProperties = Buffer.from(properties);
+      this.bodyParts = [];
+      this.expecting = EXPECT_BODY;
+      return undefined;
+    }
     // One allocation holds the properties and the body: the only copy of the content on its way in.
     const content = Buffer.allocUnsafe(properties.length + bodySize);
     properties.copy(content, 0);
     this.contentBuffer = content;
     this.propertiesLength = properties.length;
-    this.bodySize = bodySize;
-    this.bodyReceived = 0;
     if (bodySize === 0) return this.completePublish();
     this.expecting = EXPECT_BODY;
     return undefined;
@@ -379,7 +392,8 @@ export class Channel {
         `content body is larger than the ${this.bodySize} bytes its header gave`,
       );
     }
-    payload.copy(this.contentBuffer as Buffer, this.propertiesLength + this.bodyReceived);
+    if (this.bodyParts !== undefined) this.bodyParts.push(payload);
+    else payload.copy(this.contentBuffer as Buffer, this.propertiesLength + this.bodyReceived);
     this.bodyReceived += payload.length;
     if (this.bodyReceived === this.bodySize) return this.completePublish();
     return undefined;
@@ -387,8 +401,12 @@ export class Channel {
 
   private completePublish(): ProtocolError | undefined {
     this.expecting = EXPECT_METHOD;
-    const content = this.contentBuffer as Buffer;
+    const content = this.contentBuffer;
+    const parts = this.bodyParts;
+    const partsProperties = this.partsProperties;
     this.contentBuffer = undefined;
+    this.bodyParts = undefined;
+    this.partsProperties = undefined;
     const exchangeName = this.publishExchange;
     const exchange = this.vhost.exchanges.get(exchangeName);
     if (!exchange) return withPublish(this.vhost.noExchange(exchangeName));
@@ -403,8 +421,14 @@ export class Channel {
     const message = new Message(
       exchangeName,
       this.publishRoutingKey,
-      content.subarray(0, this.propertiesLength),
-      content.subarray(this.propertiesLength),
+      parts !== undefined
+        ? (partsProperties as Buffer)
+        : (content as Buffer).subarray(0, this.propertiesLength),
+      parts !== undefined
+        ? parts.length === 1
+          ? parts[0]
+          : parts
+        : (content as Buffer).subarray(this.propertiesLength),
     );
     if (this.txMode) {
       this.txPublishes.push({ exchange, message, mandatory: this.publishMandatory });
@@ -517,8 +541,8 @@ export class Channel {
 
   private writeContent(message: Message): void {
     const w = this.writer;
-    w.writeContentHeader(this.number, 60, message.body.length, message.properties);
-    if (message.body.length > 0) w.writeBody(this.number, message.body);
+    w.writeContentHeader(this.number, 60, message.bodySize, message.properties);
+    if (message.bodySize > 0) w.writeBody(this.number, message.bodyParts);
   }
 
   // Consuming
@@ -763,6 +787,8 @@ export class Channel {
     this.state = 'closed';
     this.expecting = EXPECT_METHOD;
     this.contentBuffer = undefined;
+    this.bodyParts = undefined;
+    this.partsProperties = undefined;
     this.txPublishes = [];
     this.txSettles = [];
     const deliveries = [...this.unacked.values()];

@@ -23,16 +23,41 @@ export class Message {
   stored = false;
   private decoded: BasicProperties | undefined;
 
+  /** The body's length in bytes. */
+  readonly bodySize: number;
+  private content: Buffer | readonly Buffer[];
+
   constructor(
     readonly exchange: string,
     readonly routingKey: string,
     /** Raw property flags and values, as in the content header after body-size. */
     readonly properties: Buffer,
-    readonly body: Buffer,
+    /** The body, or the pieces of a large body as they arrived (never copied on the way through). */
+    body: Buffer | readonly Buffer[],
     /** The id of a message recovered from the store; new messages take the next one. */
     seq?: number,
   ) {
     this.seq = seq ?? nextSeq++;
+    this.content = body;
+    if (Array.isArray(body)) {
+      let size = 0;
+      for (const part of body) size += part.length;
+      this.bodySize = size;
+    } else this.bodySize = (body as Buffer).length;
+  }
+
+  /** The body as one Buffer: a large body that arrived in pieces is joined the first time it is asked for. */
+  get body(): Buffer {
+    const c = this.content;
+    if (!Array.isArray(c)) return c as Buffer;
+    const joined = Buffer.concat(c as Buffer[], this.bodySize);
+    this.content = joined;
+    return joined;
+  }
+
+  /** The body as kept: one Buffer, or the pieces of a large body, for writing out without joining them. */
+  get bodyParts(): Buffer | readonly Buffer[] {
+    return this.content;
   }
 
   get props(): BasicProperties {

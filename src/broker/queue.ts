@@ -94,7 +94,7 @@ export class Queue {
       this.ready.push(message.seq);
     } else {
       this.ready.push(message);
-      this.events.messageBytes(message.body.length);
+      this.events.messageBytes(message.bodySize);
     }
     if (this.consumers.length > 0) this.dispatch();
   }
@@ -121,7 +121,7 @@ export class Queue {
       }
       const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
       message.stored = true;
-      this.events.messageBytes(message.body.length);
+      this.events.messageBytes(message.bodySize);
       return { message, redelivered: entry < 0 };
     }
   }
@@ -174,7 +174,7 @@ export class Queue {
   /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
   settled(message: Message): void {
     if (this.deleted) {
-      this.events.messageBytes(-message.body.length);
+      this.events.messageBytes(-message.bodySize);
       return;
     }
     this.unacked--;
@@ -183,14 +183,14 @@ export class Queue {
 
   /** A message leaves this queue for good: memory budget and store. */
   private gone(message: Message): void {
-    this.events.messageBytes(-message.body.length);
+    this.events.messageBytes(-message.bodySize);
     if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
   }
 
   /** A message recovered from the store after a restart, in publish order. */
   restore(message: Message, delivered: boolean): void {
     this.ready.push(delivered ? new RequeuedMessage(message) : message);
-    this.events.messageBytes(message.body.length);
+    this.events.messageBytes(message.bodySize);
   }
 
   /** A recovered message left on disk until its turn comes (beyond the in-memory window). */
@@ -201,7 +201,7 @@ export class Queue {
   /** An unacked delivery comes back: it takes its original place (by publish order), marked redelivered. */
   requeue(message: Message): void {
     if (this.deleted) {
-      this.events.messageBytes(-message.body.length);
+      this.events.messageBytes(-message.bodySize);
       return;
     }
     this.unacked--;
@@ -247,7 +247,7 @@ export class Queue {
     const removed = this.ready.drain();
     let bytes = 0;
     for (const e of removed) {
-      if (typeof e !== 'number') bytes += (e instanceof RequeuedMessage ? e.message : e).body.length;
+      if (typeof e !== 'number') bytes += (e instanceof RequeuedMessage ? e.message : e).bodySize;
     }
     this.events.messageBytes(-bytes);
     // Its unacked messages are released too: acks for them later change nothing.

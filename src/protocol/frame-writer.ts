@@ -221,33 +221,75 @@ export class FrameWriter {
     this.endFrame();
   }
 
-  /** The body frames of a content, split so that no frame exceeds frame_max. */
-  writeBody(channel: number, body: Buffer): void {
+  /**
+   * The body frames of a content, split so that no frame exceeds frame_max. The body is one Buffer, or
+   * the pieces of a large body as they arrived (see Message.bodyParts), which are never joined here.
+   */
+  writeBody(channel: number, body: Buffer | readonly Buffer[]): void {
+    if (Array.isArray(body)) {
+      this.writeBodyParts(channel, body);
+      return;
+    }
+    const b0 = body as Buffer;
     const maxPayload = (this.frameMax > 0 ? this.frameMax : 0x100000000) - FRAME_OVERHEAD;
-    for (let offset = 0; offset < body.length; offset += maxPayload) {
-      const end = Math.min(body.length, offset + maxPayload);
+    for (let offset = 0; offset < b0.length; offset += maxPayload) {
+      const end = Math.min(b0.length, offset + maxPayload);
       const size = end - offset;
-      this.beginFrame(FRAME_BODY, channel);
-      const b = this.buf;
-      const start = this.frameStart;
-      b[start + 3] = size >>> 24;
-      b[start + 4] = size >>> 16;
-      b[start + 5] = size >>> 8;
-      b[start + 6] = size;
-      if (size >= BODY_COPY_LIMIT) {
-        this.frameStart = -1;
-        this.pushChunk(this.buf.subarray(this.start, this.pos));
-        this.start = this.pos;
-        this.pushChunk(offset === 0 && end === body.length ? body : body.subarray(offset, end));
-        this.ensure(1);
-        this.buf[this.pos++] = FRAME_END;
-      } else {
-        this.ensure(size + 1);
-        this.buf.set(offset === 0 && end === body.length ? body : body.subarray(offset, end), this.pos);
-        this.pos += size;
-        this.buf[this.pos++] = FRAME_END;
-        this.frameStart = -1;
+      this.beginBodyFrame(channel, size);
+      this.bodyBytes(offset === 0 && end === b0.length ? b0 : b0.subarray(offset, end));
+      this.ensure(1);
+      this.buf[this.pos++] = FRAME_END;
+    }
+  }
+
+  private writeBodyParts(channel: number, parts: readonly Buffer[]): void {
+    let total = 0;
+    for (const p of parts) total += p.length;
+    const maxPayload = (this.frameMax > 0 ? this.frameMax : 0x100000000) - FRAME_OVERHEAD;
+    let part = 0;
+    let partOffset = 0;
+    for (let offset = 0; offset < total; offset += maxPayload) {
+      const size = Math.min(total - offset, maxPayload);
+      this.beginBodyFrame(channel, size);
+      let remaining = size;
+      while (remaining > 0) {
+        const p = parts[part];
+        const n = Math.min(p.length - partOffset, remaining);
+        this.bodyBytes(partOffset === 0 && n === p.length ? p : p.subarray(partOffset, partOffset + n));
+        remaining -= n;
+        partOffset += n;
+        if (partOffset === p.length) {
+          part++;
+          partOffset = 0;
+        }
       }
+      this.ensure(1);
+      this.buf[this.pos++] = FRAME_END;
+    }
+  }
+
+  /** A body frame's header, its payload size known: the frame is closed, its payload bytes follow. */
+  private beginBodyFrame(channel: number, size: number): void {
+    this.beginFrame(FRAME_BODY, channel);
+    const b = this.buf;
+    const start = this.frameStart;
+    b[start + 3] = size >>> 24;
+    b[start + 4] = size >>> 16;
+    b[start + 5] = size >>> 8;
+    b[start + 6] = size;
+    this.frameStart = -1;
+  }
+
+  /** Body bytes: large ones referenced (the bytes so far become a chunk), small ones copied. */
+  private bodyBytes(bytes: Buffer): void {
+    if (bytes.length >= BODY_COPY_LIMIT) {
+      if (this.pos > this.start) this.pushChunk(this.buf.subarray(this.start, this.pos));
+      this.start = this.pos;
+      this.pushChunk(bytes);
+    } else {
+      this.ensure(bytes.length);
+      this.buf.set(bytes, this.pos);
+      this.pos += bytes.length;
     }
   }
 

@@ -77,6 +77,51 @@ describe('basic.publish', () => {
   });
 });
 
+describe('large bodies', () => {
+  it('arrive intact by consume, after a requeue, and by basic.get, to a durable queue and to a transient one', async () => {
+    const { channel } = await openChannel(broker.url);
+    const sizes = [32_767, 32_768, 65_536, 131_064, 300_001];
+    const bodies = sizes.map((n, k) => {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) b[i] = (i * 7 + k * 13) & 0xff;
+      return b;
+    });
+    for (const durable of [false, true]) {
+      const { queue } = await channel.assertQueue(`large-bodies-${durable}`, {
+        durable,
+        exclusive: !durable,
+      });
+      for (const b of bodies)
+        channel.sendToQueue(queue, b, { deliveryMode: durable ? 2 : 1, messageId: `${b.length}` });
+      const first = new Inbox();
+      const { consumerTag } = await channel.consume(queue, first.onMessage);
+      await first.count(bodies.length);
+      expect(
+        first.messages.map((m) =>
+          m.content.equals(
+            bodies[
+              Number(
+                m.properties.messageId === undefined ? -1 : sizes.indexOf(Number(m.properties.messageId)),
+              )
+            ],
+          ),
+        ),
+      ).toEqual(bodies.map(() => true));
+      await channel.cancel(consumerTag);
+      channel.nackAll(true);
+      const got: Buffer[] = [];
+      for (let i = 0; i < bodies.length; i++) {
+        const m = await channel.get(queue, { noAck: true });
+        if (m === false) throw new Error(`basic.get-empty after ${i} messages`);
+        expect(m.fields.redelivered).toBe(true);
+        got.push(m.content);
+      }
+      expect(got.map((b, i) => b.equals(bodies[i]))).toEqual(bodies.map(() => true));
+      await channel.deleteQueue(queue);
+    }
+  });
+});
+
 describe('basic.consume, cancel, get', () => {
   it('server-generated consumer tags; a reused tag is 530; cancel stops deliveries', async () => {
     const { connection, channel } = await openChannel(broker.url);

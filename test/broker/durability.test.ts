@@ -114,6 +114,27 @@ describe('persistent messages', () => {
     expect(inbox.messages.every((m) => m.fields.exchange === 'fan' && !m.fields.redelivered)).toBe(true);
   });
 
+  it('large persistent bodies survive a restart intact', async () => {
+    const dataDir = tempDir();
+    let b = await start({ dataDir, fsync: false });
+    const { connection } = await openChannel(b.url);
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('big', { durable: true });
+    const bodies = [40_000, 65_536, 250_000].map((n, k) => {
+      const body = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) body[i] = (i * 11 + k) & 0xff;
+      return body;
+    });
+    for (const body of bodies) ch.sendToQueue('big', body, { persistent: true });
+    await ch.waitForConfirms();
+    b = await restart(b, { dataDir, fsync: false });
+    const { channel } = await openChannel(b.url);
+    const inbox = new Inbox();
+    await channel.consume('big', inbox.onMessage, { noAck: true });
+    await inbox.count(bodies.length);
+    expect(inbox.messages.map((m, i) => m.content.equals(bodies[i]))).toEqual([true, true, true]);
+  });
+
   it('delivered and unacked messages come back redelivered; acked and purged ones do not', async () => {
     const dataDir = tempDir();
     let b = await start({ dataDir, fsync: false });

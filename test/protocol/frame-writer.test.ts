@@ -98,6 +98,31 @@ describe('FrameWriter', () => {
     expect(pieces.map((b) => b.length)).toEqual(new Array(Math.floor(body.length / 4088)).fill(4088));
   });
 
+  it('writes a body kept in pieces as the same frames as the joined body, referencing large pieces', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 70_000 }), { minLength: 1, maxLength: 5 }),
+        fc.constantFrom(4096, 131072, 0),
+        (sizes, frameMax) => {
+          const parts = sizes.map((n, i) => bodyOf(n, i + 1));
+          const joined = Buffer.concat(parts);
+          const whole = new FrameWriter(frameMax);
+          whole.writeBody(2, joined);
+          const inPieces = new FrameWriter(frameMax);
+          inPieces.writeBody(2, parts);
+          const taken = inPieces.take();
+          const bytes = Buffer.concat(taken);
+          expect(bytes.equals(Buffer.concat(whole.take()))).toBe(true);
+          if (joined.length > 0) frames(bytes);
+          for (const part of parts) {
+            if (part.length >= 4096 + 2048) expect(taken.some((b) => b.buffer === part.buffer)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('copies small bodies, so the caller may reuse their memory', () => {
     const body = Buffer.from('hello');
     const w = new FrameWriter(4096);
