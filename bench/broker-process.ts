@@ -1,5 +1,6 @@
-// The warren under test, as a child process of its own (`node dist/cli.js --port 0 --data-dir DIR`), so it
-// never shares an event loop or a core's worth of threads with the load generator.
+// The warren under test, as a child process of its own (`node <script> --port 0 --data-dir DIR`, the script
+// being the `warren` command users run, package.json's bin, as run.ts passes it), so it never shares an
+// event loop or a core's worth of threads with the load generator.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 

@@ -1,8 +1,10 @@
 // Scenarios i and j: what a broker costs when it does nothing.
 // i: the broker's RSS before and after opening many idle connections (one channel each), per connection.
-// j: start time (spawning `node dist/cli.js --port 0 --in-memory` to the first channel.open-ok) and idle
-//    RSS; and startBroker()'s time to ready in a fresh Node process (start-in-process.ts).
+// j: start time (spawning the `warren` command, package.json's bin, as `node <bin> --port 0 --in-memory`,
+//    to the first channel.open-ok) and idle RSS; and startBroker()'s time to ready in a fresh Node process
+//    (start-in-process.ts).
 import { execFile } from 'node:child_process';
+import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startWarren } from './broker-process.js';
@@ -142,6 +144,8 @@ export interface InProcessRun {
 }
 
 export interface StartResult {
+  /** The script spawned, relative to the repository (package.json's bin). */
+  readonly command: string;
   readonly cli: StartRun[];
   readonly inProcess: InProcessRun[];
   readonly referenceIdleRss: number | undefined;
@@ -198,7 +202,8 @@ export async function startTimes(
   for (let i = 0; i < runs; i++) cli.push(await cliStart(cliPath));
   const inProcess: InProcessRun[] = [];
   for (let i = 0; i < runs; i++) inProcess.push(await inProcessStart());
-  return { cli, inProcess, referenceIdleRss: rssOf(referencePid) };
+  const command = relative(fileURLToPath(new URL('../../', import.meta.url)), cliPath);
+  return { command, cli, inProcess, referenceIdleRss: rssOf(referencePid) };
 }
 
 export function startReport(r: StartResult): string[] {
@@ -207,7 +212,7 @@ export function startReport(r: StartResult): string[] {
   const idle = r.cli.map((c) => c.idleRss).filter((v): v is number => v !== undefined);
   const inRss = r.inProcess.map((c) => c.rss).filter((v): v is number => v !== null);
   const lines = [
-    `warren, node dist/cli.js --port 0 --in-memory (${r.cli.length} runs, median):`,
+    `warren, node ${r.command} --port 0 --in-memory (${r.cli.length} runs, median):`,
     `  spawn to listening          ${ms(median(r.cli.map((c) => c.listeningMs)))}  (${list(r.cli.map((c) => c.listeningMs))})`,
     `  spawn to first channel      ${ms(median(r.cli.map((c) => c.firstChannelMs)))}  (${list(r.cli.map((c) => c.firstChannelMs))})`,
     `  idle RSS ${IDLE_WAIT_MS / 1000} s after channel  ${formatBytes(idle.length ? median(idle) : undefined)}  (${idle.map((v) => (v / MIB).toFixed(1)).join(', ')} MiB)`,

@@ -2,7 +2,7 @@
 // of a reference broker such as RabbitMQ, in alternating runs of the same scenario on the same machine;
 // and scenario k, a backlog across restarts. See bench/README.md for what is measured and how to read it.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +68,8 @@ Options:
                            --only), against warren only
   --json                   also print the results as one JSON line per scenario
   --broker-cpu-prof <dir>  run warren under node --cpu-prof, its profile written into <dir> at exit
-                           (summarise it with node build/bench/profile-summary.js <file>)
+                           (summarise it with node build/bench/profile-summary.js <file>); this runs
+                           dist/cli.js, one file per module, rather than the bundled command
   -h, --help               show this help
 
 Environment:
@@ -143,8 +144,17 @@ const referenceUrl = smoke ? undefined : process.env.REFERENCE_URL || undefined;
 const referencePid = process.env.REFERENCE_PID ? Number(process.env.REFERENCE_PID) : undefined;
 if (referencePid !== undefined && !Number.isInteger(referencePid)) fail('REFERENCE_PID is not a pid');
 
-const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-if (!existsSync(cliPath)) fail('dist/cli.js is missing: run `npm run build` first');
+// The `warren` command as users run it: package.json's bin, the one-file bundle of dist/cli.js. Under
+// --broker-cpu-prof, dist/cli.js itself (a file per module), so that the profile's time by file means
+// something. Scenario j always times the bin.
+const root = new URL('../../', import.meta.url);
+const bin = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { bin: { warren: string } })
+  .bin.warren;
+const cli = values['broker-cpu-prof'] ? 'dist/cli.js' : bin;
+for (const file of new Set([bin, cli]))
+  if (!existsSync(new URL(file, root))) fail(`${file} is missing: run \`npm run build\` first`);
+const binPath = fileURLToPath(new URL(bin, root));
+const cliPath = fileURLToPath(new URL(cli, root));
 const controlScript =
   process.env.REFERENCE_CONTROL ||
   fileURLToPath(new URL('../../../shared/tools/reference-rabbitmq.sh', import.meta.url));
@@ -466,7 +476,7 @@ const IDLE_RSS_WAIT_S = 1;
 async function start(): Promise<boolean> {
   console.log('');
   console.log(`scenario j: start time and idle RSS, ${START_RUNS} runs each`);
-  const result = await startTimes(cliPath, START_RUNS, freshReference ? undefined : referencePid);
+  const result = await startTimes(binPath, START_RUNS, freshReference ? undefined : referencePid);
   for (const line of startReport(result)) console.log(line);
   const reference: { firstChannelMs: number; idleRss: number | undefined }[] = [];
   if (!freshReference) {

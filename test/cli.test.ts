@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,8 +8,12 @@ import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 
-// The built command, as `npm start` runs it (npm test builds first).
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+// The built command as users run it: package.json's bin, which `npm start` runs too (npm test builds first).
+const root = new URL('../', import.meta.url);
+const { bin } = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+  bin: { warren: string };
+};
+const cli = fileURLToPath(new URL(bin.warren, root));
 const children: ChildProcess[] = [];
 
 afterEach(() => {
@@ -64,6 +68,17 @@ describe('the warren command', () => {
     expect(hcode).toBe(0);
     for (const flag of ['--host', '--port', '--log-level', '--help', '--version'])
       expect(help).toContain(flag);
+  });
+
+  it('runs as an executable of its own (the #! line and the mode npm links it with)', async () => {
+    const child = spawn(cli, ['--version']);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(out.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('rejects unknown options with a non-zero exit', async () => {

@@ -3,7 +3,7 @@
 // there exactly once, nothing unconfirmed more than once, and the held deliveries come back redelivered.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,7 +11,12 @@ import { fileURLToPath } from 'node:url';
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+// The `warren` command as users run it: package.json's bin.
+const root = new URL('../', import.meta.url);
+const { bin } = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+  bin: { warren: string };
+};
+const cli = fileURLToPath(new URL(bin.warren, root));
 const dataDir = mkdtempSync(join(tmpdir(), 'warren-crash-'));
 let child: ChildProcess | undefined;
 
