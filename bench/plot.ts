@@ -248,7 +248,8 @@ function render(groups: Group[], subtitle: string | undefined): string {
   // Title, subtitle, legend.
   let y = 30;
   const brokers = labels.includes('reference') ? `warren vs ${referenceName}` : 'warren';
-  text(24, y, `${brokers}: throughput (median of runs, msgs/s, log scale)`, ' class="title"');
+  const title = `${brokers}: throughput (median of runs, msgs/s, log scale)`;
+  text(24, y, title, ' class="title"');
   if (subtitle) {
     y += 20;
     text(24, y, subtitle, ' class="sub"');
@@ -379,6 +380,7 @@ function render(groups: Group[], subtitle: string | undefined): string {
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" ` +
       `viewBox="0 0 ${WIDTH} ${height}">`,
+    `<title>${escapeXml(title)}</title>`,
     `<style>\n${style.join('\n')}\n</style>`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     ...out,
