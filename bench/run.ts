@@ -64,8 +64,9 @@ Options:
   --window <n>             most messages published and not yet consumed (default 20000; 0: no limit)
   --messages <n>           scenarios h and k: the backlog (default 1000000)
   --no-reference-restart   scenario k: fill the reference broker, but do not restart it
-  --smoke                  a quick check that messages flow: 1 run of 1 s of each of a and c (or of
-                           --only), against warren only
+  --smoke                  a quick check that the bench still works: 1 run of 1 s of each of a to g
+                           (g without its warm-up) and h with 20000 messages (or --only), against
+                           warren only
   --json                   also print the results as one JSON line per scenario
   --broker-cpu-prof <dir>  run warren under node --cpu-prof, its profile written into <dir> at exit
                            (summarise it with node build/bench/profile-summary.js <file>); this runs
@@ -119,7 +120,9 @@ function numberOption(name: string, text: string, min: number, max: number): num
 }
 
 const smoke = values.smoke;
-const only = (values.only ?? (smoke ? 'a,c' : SCENARIO_NAMES.join(',')))
+const SMOKE_SCENARIOS = 'a,b,c,d,e,f,g,h';
+const SMOKE_MESSAGES = 20_000;
+const only = (values.only ?? (smoke ? SMOKE_SCENARIOS : SCENARIO_NAMES.join(',')))
   .split(',')
   .map((n) => n.trim())
   .filter((n) => n !== '');
@@ -139,7 +142,10 @@ const options: RunOptions = {
   window: Math.floor(numberOption('window', values.window, 0, 1e9)),
 };
 const runs = smoke ? 1 : Math.floor(numberOption('runs', values.runs, 1, 100));
-const messages = Math.floor(numberOption('messages', values.messages, 1, 1e8));
+const messages =
+  smoke && values.messages === '1000000'
+    ? SMOKE_MESSAGES
+    : Math.floor(numberOption('messages', values.messages, 1, 1e8));
 const referenceUrl = smoke ? undefined : process.env.REFERENCE_URL || undefined;
 const referencePid = process.env.REFERENCE_PID ? Number(process.env.REFERENCE_PID) : undefined;
 if (referencePid !== undefined && !Number.isInteger(referencePid)) fail('REFERENCE_PID is not a pid');
@@ -375,7 +381,13 @@ async function latency(nodeArgs: string[]): Promise<boolean> {
     // A fresh node process runs its hot paths unoptimised for its first seconds, and the tail of its
     // latency shows it (p99 at 1,000 msg/s fell from about 1.5 ms to 0.2 ms after 10 s of traffic); the
     // reference node has long been running. So warren first gets traffic that is not measured.
-    await runLatency(targets[0], { rate: LATENCY_WARMUP_RATE, warmupSeconds: 0, seconds: LATENCY_WARMUP_S });
+    if (!smoke) {
+      await runLatency(targets[0], {
+        rate: LATENCY_WARMUP_RATE,
+        warmupSeconds: 0,
+        seconds: LATENCY_WARMUP_S,
+      });
+    }
     for (const rate of LATENCY_RATES) {
       const atRate: LatencyResult[] = [];
       for (let run = 1; run <= runs; run++) {
