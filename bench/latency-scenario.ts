@@ -9,11 +9,10 @@
 // The latency includes both ends' socket and event-loop time: the publisher's write, loopback, the broker,
 // loopback again and the consumer's read. The load generator's share is small but not zero; it is the same
 // for every broker measured.
-import { Worker } from 'node:worker_threads';
 import { cpuSeconds } from './cpu.js';
 import type { LatencyWorkerCommand, LatencyWorkerInput, LatencyWorkerReport } from './latency-worker.js';
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
-import { bounded, sleep } from './load-thread.js';
+import { sleep, WorkerThread } from './load-thread.js';
 import type { Target } from './run-scenario.js';
 
 export interface LatencyOptions {
@@ -98,8 +97,6 @@ export class LatencyShared {
   }
 }
 
-const WORKER_READY_MS = 15_000;
-const WORKER_DONE_MS = 10_000;
 // After the publisher has closed its connection, how long the consumer gets to receive the rest.
 const DRAIN_MS = 5_000;
 const DRAIN_POLL_SECONDS = 0.01;
@@ -109,49 +106,10 @@ const SHORT_RATE = 0.98;
 type Published = Extract<LatencyWorkerReport, { type: 'published' }>;
 type Consumed = Extract<LatencyWorkerReport, { type: 'consumed' }>;
 
-/** The main thread's handle on one latency worker: as LoadThread (load-thread.ts), for latency-worker.js. */
-class LatencyThread {
-  readonly worker: Worker;
-  /** Rejects when the worker reports an error or dies; every wait races against it. */
-  readonly failed: Promise<never>;
-  private readonly ready: Promise<void>;
-  private readonly done: Promise<Published | Consumed>;
-
+/** The main thread's handle on one latency worker (latency-worker.js). */
+class LatencyThread extends WorkerThread<LatencyWorkerReport, LatencyWorkerCommand, Published | Consumed> {
   constructor(input: LatencyWorkerInput) {
-    this.worker = new Worker(new URL('./latency-worker.js', import.meta.url), { workerData: input });
-    let onReady: () => void = () => {};
-    let onDone: (r: Published | Consumed) => void = () => {};
-    let onFailed: (err: Error) => void = () => {};
-    this.ready = new Promise((resolve) => {
-      onReady = resolve;
-    });
-    this.done = new Promise((resolve) => {
-      onDone = resolve;
-    });
-    this.failed = new Promise<never>((_, reject) => {
-      onFailed = reject;
-    });
-    this.failed.catch(() => {});
-    const name = `latency ${input.role}`;
-    this.worker.on('message', (r: LatencyWorkerReport) => {
-      if (r.type === 'ready') onReady();
-      else if (r.type === 'error') onFailed(new Error(`${name}: ${r.message}`));
-      else onDone(r);
-    });
-    this.worker.on('error', (err) => onFailed(new Error(`${name}: ${err.message}`)));
-    this.worker.on('exit', (code) => onFailed(new Error(`${name} exited (${code})`)));
-  }
-
-  send(command: LatencyWorkerCommand): void {
-    this.worker.postMessage(command);
-  }
-
-  waitReady(): Promise<void> {
-    return bounded(Promise.race([this.ready, this.failed]), WORKER_READY_MS, 'latency worker start');
-  }
-
-  waitDone(): Promise<Published | Consumed> {
-    return bounded(Promise.race([this.done, this.failed]), WORKER_DONE_MS, 'latency worker stop');
+    super(new URL('./latency-worker.js', import.meta.url), input, `latency ${input.role}`);
   }
 }
 

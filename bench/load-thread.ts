@@ -1,6 +1,6 @@
-// The main thread's handle on one load worker thread (load-worker.ts): start it, wait until it is ready,
-// send it commands, wait until it is done; every wait is bounded in time and fails fast when the worker
-// reports an error or dies.
+// The main thread's handle on a worker thread of the bench (load-worker.ts, latency-worker.ts): start it,
+// wait until it is ready, send it commands, wait until it is done; every wait is bounded in time and fails
+// fast when the worker reports an error or dies.
 import { Worker } from 'node:worker_threads';
 import { cpuSeconds } from './cpu.js';
 import type { LoadWorkerCommand, LoadWorkerInput, LoadWorkerReport } from './load-worker.js';
@@ -8,51 +8,76 @@ import type { LoadWorkerCommand, LoadWorkerInput, LoadWorkerReport } from './loa
 const WORKER_READY_MS = 15_000;
 const WORKER_DONE_MS = 10_000;
 
-export class LoadThread {
+/** What every worker reports: 'ready', 'error' with a message, or anything else, its last report. */
+interface AnyReport {
+  readonly type: string;
+}
+
+/**
+ * A worker thread of the bench: ready once it says 'ready', done with its first other report, failed
+ * on 'error' or when it dies. Every wait is bounded in time and races against failure.
+ */
+export class WorkerThread<Report extends AnyReport, Command, Done extends Report> {
   readonly worker: Worker;
-  tid: number | undefined;
-  private readonly ready: Promise<void>;
-  private readonly done: Promise<{ messages: number; blocked: number }>;
   /** Rejects when the worker reports an error or dies; every wait races against it. */
   readonly failed: Promise<never>;
+  private readonly ready: Promise<void>;
+  private readonly done: Promise<Done>;
 
-  constructor(input: LoadWorkerInput) {
-    this.worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: input });
-    let onReady: () => void = () => {};
-    let onDone: (d: { messages: number; blocked: number }) => void = () => {};
-    let onFailed: (err: Error) => void = () => {};
+  constructor(
+    script: URL,
+    workerData: unknown,
+    private readonly name: string,
+    onReady: (report: Report) => void = () => {},
+  ) {
+    this.worker = new Worker(script, { workerData });
+    let ready: () => void = () => {};
+    let done: (d: Done) => void = () => {};
+    let fail: (err: Error) => void = () => {};
     this.ready = new Promise((resolve) => {
-      onReady = resolve;
+      ready = resolve;
     });
     this.done = new Promise((resolve) => {
-      onDone = resolve;
+      done = resolve;
     });
     this.failed = new Promise<never>((_, reject) => {
-      onFailed = reject;
+      fail = reject;
     });
     this.failed.catch(() => {});
-    const name = `${input.role} ${input.index}`;
-    this.worker.on('message', (r: LoadWorkerReport) => {
+    this.worker.on('message', (r: Report) => {
       if (r.type === 'ready') {
-        this.tid = r.tid;
-        onReady();
-      } else if (r.type === 'done') onDone(r);
-      else onFailed(new Error(`${name}: ${r.message}`));
+        onReady(r);
+        ready();
+      } else if (r.type === 'error') fail(new Error(`${name}: ${(r as { message?: string }).message}`));
+      else done(r as Done);
     });
-    this.worker.on('error', (err) => onFailed(new Error(`${name}: ${err.message}`)));
-    this.worker.on('exit', (code) => onFailed(new Error(`${name} exited (${code})`)));
+    this.worker.on('error', (err) => fail(new Error(`${name}: ${err.message}`)));
+    this.worker.on('exit', (code) => fail(new Error(`${name} exited (${code})`)));
   }
 
-  send(command: LoadWorkerCommand): void {
+  send(command: Command): void {
     this.worker.postMessage(command);
   }
 
   waitReady(): Promise<void> {
-    return bounded(Promise.race([this.ready, this.failed]), WORKER_READY_MS, 'worker start');
+    return bounded(Promise.race([this.ready, this.failed]), WORKER_READY_MS, `${this.name}: start`);
   }
 
-  waitDone(): Promise<{ messages: number; blocked: number }> {
-    return bounded(Promise.race([this.done, this.failed]), WORKER_DONE_MS, 'worker stop');
+  waitDone(): Promise<Done> {
+    return bounded(Promise.race([this.done, this.failed]), WORKER_DONE_MS, `${this.name}: stop`);
+  }
+}
+
+type LoadDone = Extract<LoadWorkerReport, { type: 'done' }>;
+
+/** A publisher or consumer of load-worker.ts, with its thread id for its CPU time. */
+export class LoadThread extends WorkerThread<LoadWorkerReport, LoadWorkerCommand, LoadDone> {
+  tid: number | undefined;
+
+  constructor(input: LoadWorkerInput) {
+    super(new URL('./load-worker.js', import.meta.url), input, `${input.role} ${input.index}`, (r) => {
+      if (r.type === 'ready') this.tid = r.tid;
+    });
   }
 
   cpu(): number | undefined {
