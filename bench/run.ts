@@ -331,12 +331,16 @@ async function throughput(scenario: Scenario, nodeArgs: string[]): Promise<boole
   }
 
   const warrenMedian = medianRun(results.filter((r) => r.label === 'warren'));
-  const summary = [`median run: warren ${int(rate(warrenMedian))} msg/s`];
+  const range = (label: string) => {
+    const rates = results.filter((r) => r.label === label).map(rate);
+    return rates.length > 1 ? ` (${int(Math.min(...rates))}–${int(Math.max(...rates))})` : '';
+  };
+  const summary = [`median run: warren ${int(rate(warrenMedian))} msg/s${range('warren')}`];
   if (scenario.confirmWindow > 0)
     summary.push(`${int(warrenMedian.confirmed / warrenMedian.seconds)} confirmed/s`);
   if (referenceUrl) {
     const referenceMedian = medianRun(results.filter((r) => r.label === 'reference'));
-    summary.push(`reference ${int(rate(referenceMedian))} msg/s`);
+    summary.push(`reference ${int(rate(referenceMedian))} msg/s${range('reference')}`);
     if (scenario.confirmWindow > 0) {
       summary.push(`${int(referenceMedian.confirmed / referenceMedian.seconds)} confirmed/s`);
     }
