@@ -6,7 +6,13 @@
 // before, which for a long-running reference broker is other scenarios).
 import { cpuSeconds } from './cpu.js';
 import { formatBytes, processMemory } from './proc-memory.js';
-import { deleteQueue, drainQueue, fillQueue } from './restart-scenario.js';
+import {
+  BACKLOG_DELETE_TIMEOUT_MS,
+  backlogTimeoutMs,
+  deleteQueue,
+  drainQueue,
+  fillQueue,
+} from './restart-scenario.js';
 
 export interface FillDrainResult {
   readonly label: string;
@@ -29,12 +35,6 @@ export interface FillDrainResult {
 
 const SAMPLE_MS = 100;
 const DRAIN_PREFETCH = 100;
-const DELETE_TIMEOUT_MS = 120_000;
-
-/** At least 1,000 msg/s, plus two minutes. */
-function timeoutMs(messages: number): number {
-  return 120_000 + messages;
-}
 
 /** Fills and drains one queue on the broker at `url`; pid: its process, for CPU and memory. */
 export async function fillDrain(
@@ -58,14 +58,14 @@ export async function fillDrain(
   try {
     log(`${label}: filling ${messages.toLocaleString('en-US')} messages`);
     const cpu0 = cpu();
-    const fill = await fillQueue(url, queue, messages, pid, timeoutMs(messages), log);
+    const fill = await fillQueue(url, queue, messages, pid, backlogTimeoutMs(messages), log);
     const cpu1 = cpu();
     const backlogRssBytes = rss() ?? null;
     if (fill.nacked !== 0 || fill.queueDepth !== messages) {
       throw new Error(`fill: ${fill.nacked} nacked, the queue holds ${fill.queueDepth} of ${messages}`);
     }
     log(`${label}: draining`);
-    const drain = await drainQueue(url, queue, messages, timeoutMs(messages), DRAIN_PREFETCH);
+    const drain = await drainQueue(url, queue, messages, backlogTimeoutMs(messages), DRAIN_PREFETCH);
     const cpu2 = cpu();
     if (drain.consumed !== messages || drain.remaining !== 0) {
       throw new Error(
@@ -103,7 +103,7 @@ export async function fillDrain(
     };
   } finally {
     clearInterval(sampler);
-    await deleteQueue(url, queue, DELETE_TIMEOUT_MS).catch(() => {});
+    await deleteQueue(url, queue, BACKLOG_DELETE_TIMEOUT_MS).catch(() => {});
   }
 }
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { startWarren } from './broker-process.js';
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
 import { formatBytes, processMemory } from './proc-memory.js';
+import { median } from './stats.js';
 
 const PRODUCT = 'warren-bench idle';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -153,11 +154,6 @@ export interface StartResult {
 
 const IDLE_WAIT_MS = 1000;
 const CHILD_TIMEOUT_MS = 20_000;
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[(s.length - 1) >> 1];
-}
 
 async function cliStart(cliPath: string): Promise<StartRun> {
   const t0 = performance.now();

@@ -14,6 +14,7 @@ import type { LatencyWorkerCommand, LatencyWorkerInput, LatencyWorkerReport } fr
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
 import { sleep, WorkerThread } from './load-thread.js';
 import type { Target } from './run-scenario.js';
+import { median, minus } from './stats.js';
 
 export interface LatencyOptions {
   /** Messages per second the publisher sends. */
@@ -117,10 +118,6 @@ class LatencyThread extends WorkerThread<LatencyWorkerReport, LatencyWorkerComma
 function nearestRank(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length))) - 1];
-}
-
-function minus(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined || b === undefined ? undefined : a - b;
 }
 
 let runNumber = 0;
@@ -237,11 +234,6 @@ const COLUMNS: readonly Column[] = [
 
 function row(cells: readonly string[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(COLUMNS[i][1]) : c.padStart(COLUMNS[i][1]))).join('  ');
-}
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[(s.length - 1) >> 1];
 }
 
 /**

@@ -23,7 +23,7 @@ function sleepMs(ms: number): Promise<void> {
 }
 
 /** The fields of /proc/<pid>/stat after the command name, or undefined once the process is gone. */
-function statFields(pid: number): string[] | undefined {
+export function statFields(pid: number): string[] | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -38,7 +38,7 @@ export function processAlive(pid: number): boolean {
   return fields !== undefined && fields[0] !== 'Z' && fields[0] !== 'X';
 }
 
-function commandName(pid: number): string | undefined {
+export function commandName(pid: number): string | undefined {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
@@ -120,14 +120,7 @@ export class ReferenceNode {
 
   /** `reference-rabbitmq.sh stop` (rabbitmqctl stop); resolves once beam.smp has exited. */
   async stopClean(timeoutMs: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        'bash',
-        [this.controlScript, 'stop'],
-        { env: { ...process.env, PORT: String(this.amqpPort) }, timeout: timeoutMs },
-        (err, _stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`.trim())) : resolve()),
-      );
-    });
+    await runControlScript(this.controlScript, this.amqpPort, 'stop', timeoutMs);
     await this.waitGone(timeoutMs);
   }
 
@@ -171,15 +164,7 @@ export class ReferenceNode {
 
   /** The last resort after a failed restart: `reference-rabbitmq.sh start` (a fresh, empty node). */
   restoreWithScript(timeoutMs: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        'bash',
-        [this.controlScript, 'start'],
-        { env: { ...process.env, PORT: String(this.amqpPort) }, timeout: timeoutMs },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message} ${stderr}`.trim())) : resolve(stdout),
-      );
-    });
+    return runControlScript(this.controlScript, this.amqpPort, 'start', timeoutMs);
   }
 
   private async waitGone(timeoutMs: number): Promise<void> {
@@ -190,6 +175,23 @@ export class ReferenceNode {
       await sleepMs(POLL_MS / 2);
     }
   }
+}
+
+/** `<script> <command>` (reference-rabbitmq.sh start, stop) for the node on `port`; resolves with its output. */
+export function runControlScript(
+  script: string,
+  port: number,
+  command: string,
+  timeoutMs: number,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'bash',
+      [script, command],
+      { env: { ...process.env, PORT: String(port) }, timeout: timeoutMs },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`.trim())) : resolve(stdout)),
+    );
+  });
 }
 
 /** A child process of `parent` with this command name, if there is one now. */

@@ -2,10 +2,11 @@
 // `reference-rabbitmq.sh start` on a port of its own (the script wipes that port's node data and starts
 // RabbitMQ), timed from the spawn of the script until a first connection has opened a channel, the way
 // scenario j times warren; `stop` ends it. Linux only (the node's beam.smp is found through /proc).
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
 import { sleep } from './load-thread.js';
+import { commandName, runControlScript, statFields } from './reference-node.js';
 
 export interface FreshReference {
   readonly url: string;
@@ -29,29 +30,16 @@ const STOP_TIMEOUT_MS = 120_000;
 function beamOf(port: number): number | undefined {
   const marker = `reference-rabbitmq-${port}`;
   for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
+    if (!/^\d+$/.test(p) || commandName(Number(p)) !== 'beam.smp') continue;
     try {
-      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() !== 'beam.smp') continue;
       if (!readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker)) continue;
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const parent = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      const parent = statFields(Number(p))?.[1];
       if (readFileSync(`/proc/${parent}/cmdline`, 'utf8').includes('/rabbitmq-server')) return Number(p);
     } catch {
       // The process ended while we looked.
     }
   }
   return undefined;
-}
-
-function runScript(script: string, port: number, command: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'bash',
-      [script, command],
-      { env: { ...process.env, PORT: String(port) }, timeout: timeoutMs },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`.trim())) : resolve(stdout)),
-    );
-  });
 }
 
 /** Starts a fresh node on `port` with the script and times it; refuses a port where a node already runs. */
@@ -90,7 +78,7 @@ export async function startFreshReference(script: string, port: number): Promise
     connection,
     async stop() {
       await connection.close();
-      await runScript(script, port, 'stop', STOP_TIMEOUT_MS);
+      await runControlScript(script, port, 'stop', STOP_TIMEOUT_MS);
       // The script returns before beam.smp has quite exited: wait for it, so the port is free again.
       const deadline = performance.now() + STOP_TIMEOUT_MS;
       while (beamOf(port) !== undefined) {

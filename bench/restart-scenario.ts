@@ -49,6 +49,14 @@ export interface ReadyResult {
 }
 
 const POLL_MS = 50;
+
+/** How long filling or draining a backlog of `messages` may take: 1,000 msg/s at least, plus two minutes. */
+export function backlogTimeoutMs(messages: number): number {
+  return 120_000 + messages;
+}
+
+/** How long deleting a queue with a large backlog may take. */
+export const BACKLOG_DELETE_TIMEOUT_MS = 120_000;
 const PROGRESS_MS = 15_000;
 
 /**

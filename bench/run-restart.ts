@@ -8,6 +8,8 @@ import { sleep } from './load-thread.js';
 import { formatBytes, type ProcessMemory, processMemory } from './proc-memory.js';
 import { processAlive, ReferenceNode } from './reference-node.js';
 import {
+  BACKLOG_DELETE_TIMEOUT_MS,
+  backlogTimeoutMs,
   type DrainResult,
   deleteQueue,
   drainQueue,
@@ -57,16 +59,10 @@ export interface RestartResult {
 const STOP_TIMEOUT_MS = 120_000;
 const KILL_TIMEOUT_MS = 30_000;
 const RESTART_TIMEOUT_MS = 600_000;
-const DELETE_TIMEOUT_MS = 120_000;
 const LAUNCH_TIMEOUT_MS = 30_000;
 // A broker's memory just after recovery includes recovery's garbage (warren frees it within seconds of
 // going idle): the memory is read again this long after.
 export const SETTLE_SECONDS = 30;
-
-/** At least 1,000 msg/s, plus two minutes. */
-function fillTimeoutMs(messages: number): number {
-  return 120_000 + messages;
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -108,7 +104,7 @@ async function afterRestart(
 
 /** Consumes the whole backlog after the restarts: every message back, exactly once. */
 async function drain(url: string, queue: string, messages: number, log: (line: string) => void) {
-  const result = await drainQueue(url, queue, messages, fillTimeoutMs(messages));
+  const result = await drainQueue(url, queue, messages, backlogTimeoutMs(messages));
   log(`  drained ${result.consumed.toLocaleString('en-US')} in ${result.seconds.toFixed(1)} s`);
   return result;
 }
@@ -164,7 +160,7 @@ export async function restartWarren(o: RestartOptions): Promise<RestartResult> {
       queue,
       o.messages,
       broker.pid,
-      fillTimeoutMs(o.messages),
+      backlogTimeoutMs(o.messages),
       o.log,
     );
     result.dataBytes = directoryBytes(dir);
@@ -183,7 +179,7 @@ export async function restartWarren(o: RestartOptions): Promise<RestartResult> {
     }
     result.drain = await drain(broker.url, queue, o.messages, o.log);
     checkDrain(result.drain, o.messages);
-    await deleteQueue(broker.url, queue, DELETE_TIMEOUT_MS);
+    await deleteQueue(broker.url, queue, BACKLOG_DELETE_TIMEOUT_MS);
   } catch (err) {
     result.error = message(err);
   } finally {
@@ -200,7 +196,14 @@ export async function restartReference(o: RestartOptions & { referenceUrl: strin
   let node: ReferenceNode | undefined;
   try {
     o.log(`reference: filling ${o.messages.toLocaleString('en-US')} messages`);
-    result.fill = await fillQueue(url, queue, o.messages, o.referencePid, fillTimeoutMs(o.messages), o.log);
+    result.fill = await fillQueue(
+      url,
+      queue,
+      o.messages,
+      o.referencePid,
+      backlogTimeoutMs(o.messages),
+      o.log,
+    );
     const control = o.referenceControl;
     const captured =
       'skip' in control
@@ -234,7 +237,7 @@ export async function restartReference(o: RestartOptions & { referenceUrl: strin
     }
     result.drain = await drain(url, queue, o.messages, o.log);
     checkDrain(result.drain, o.messages);
-    await deleteQueue(url, queue, DELETE_TIMEOUT_MS);
+    await deleteQueue(url, queue, BACKLOG_DELETE_TIMEOUT_MS);
   } catch (err) {
     result.error = message(err);
     if (node && !processAlive(node.pid) && 'script' in o.referenceControl) {
@@ -248,7 +251,7 @@ export async function restartReference(o: RestartOptions & { referenceUrl: strin
           result.notes.push(`the reference node is down, and could not be started: ${message(e)}`),
         );
     } else {
-      await deleteQueue(url, queue, DELETE_TIMEOUT_MS).catch(() => {});
+      await deleteQueue(url, queue, BACKLOG_DELETE_TIMEOUT_MS).catch(() => {});
     }
   }
   return result;

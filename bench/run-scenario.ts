@@ -6,6 +6,7 @@ import { LoadConnection, parseAmqpUrl } from './load-client.js';
 import { LoadCounters } from './load-counters.js';
 import { LoadThread, sleep } from './load-thread.js';
 import { copiesPerPublish, type Scenario } from './scenarios.js';
+import { minus } from './stats.js';
 
 export interface Target {
   readonly label: string;
@@ -59,10 +60,6 @@ function sum(values: (number | undefined)[]): number | undefined {
     total += v;
   }
   return total;
-}
-
-function minus(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined || b === undefined ? undefined : a - b;
 }
 
 interface Snapshot {

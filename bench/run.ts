@@ -32,6 +32,7 @@ import {
 } from './run-restart.js';
 import { type RunOptions, type RunResult, runScenario, type Target } from './run-scenario.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
+import { median, minus } from './stats.js';
 
 const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'g', 'h', 'i', 'j', 'k'];
 const LATENCY_RATES = [1000, 10_000];
@@ -240,10 +241,6 @@ function row(scenario: Scenario, cells: string[]): string {
 
 // Other processes using more than this share of a core make a run's figures unreliable.
 const BUSY_WARNING = 0.25;
-
-function minus(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined || b === undefined ? undefined : a - b;
-}
 
 function otherCpu(r: RunResult): number | undefined {
   return r.machineCpu === undefined || r.brokerCpu === undefined
@@ -510,23 +507,22 @@ async function start(): Promise<boolean> {
         await node.stop();
       }
     }
-    const med = (v: number[]) => [...v].sort((a, b) => a - b)[(v.length - 1) >> 1];
     const times = reference.map((r) => r.firstChannelMs);
     const rss = reference.map((r) => r.idleRss).filter((v): v is number => v !== undefined);
-    const warrenChannel = med(result.cli.map((c) => c.firstChannelMs));
-    const warrenRss = med(result.cli.map((c) => c.idleRss).filter((v): v is number => v !== undefined));
+    const warrenChannel = median(result.cli.map((c) => c.firstChannelMs));
+    const warrenRss = median(result.cli.map((c) => c.idleRss).filter((v): v is number => v !== undefined));
     console.log(
       `reference, reference-rabbitmq.sh start on port ${freshPort} (a fresh node; ${reference.length} runs, median):`,
     );
     console.log(
-      `  spawn to first channel      ${Math.round(med(times))} ms  (${times.map((t) => Math.round(t)).join(', ')})`,
+      `  spawn to first channel      ${Math.round(median(times))} ms  (${times.map((t) => Math.round(t)).join(', ')})`,
     );
     console.log(
-      `  idle RSS ${IDLE_RSS_WAIT_S} s after channel  ${formatBytes(rss.length ? med(rss) : undefined)}`,
+      `  idle RSS ${IDLE_RSS_WAIT_S} s after channel  ${formatBytes(rss.length ? median(rss) : undefined)}`,
     );
     console.log(
-      `ratio warren/reference: start to first channel ${(warrenChannel / med(times)).toFixed(3)}` +
-        (rss.length && warrenRss ? `, idle RSS ${(warrenRss / med(rss)).toFixed(2)}` : ''),
+      `ratio warren/reference: start to first channel ${(warrenChannel / median(times)).toFixed(3)}` +
+        (rss.length && warrenRss ? `, idle RSS ${(warrenRss / median(rss)).toFixed(2)}` : ''),
     );
   }
   if (values.json) console.log(JSON.stringify({ scenario: 'j', ...result, reference }));
