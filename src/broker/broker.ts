@@ -100,7 +100,8 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
     for (const name of options.vhosts ?? ['/']) this.vhosts.set(name, new VirtualHost(name, this));
     this.highWatermark = options.memoryHighWatermark ?? Math.floor(totalmem() * 0.4);
-    this.server = createServer((socket) => this.accept(socket));
+    // Accepted paused: the connection takes over the socket's reads (socket-reads.ts) before any arrive.
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     this.store =
       options.store ??
       (options.dataDir

@@ -27,6 +27,7 @@ import type { Store } from '../store/store.js';
 import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
 import { amqpError, truncateShortstr } from './errors.js';
+import { readIntoSlabs } from './socket-reads.js';
 import type { VirtualHost } from './vhost.js';
 
 /** What a connection needs from its broker. */
@@ -63,6 +64,7 @@ const OUTPUT_LIMIT = 1024 * 1024;
 export class Connection implements FrameHandler {
   readonly writer: FrameWriter;
   readonly log: Logger;
+  readonly socket: Socket;
   channelMax: number;
   frameMax: number;
   heartbeat: number;
@@ -92,7 +94,7 @@ export class Connection implements FrameHandler {
 
   constructor(
     private readonly host: ConnectionHost,
-    readonly socket: Socket,
+    accepted: Socket,
     readonly id: number,
   ) {
     this.log = host.log.child({ conn: id });
@@ -102,8 +104,9 @@ export class Connection implements FrameHandler {
     this.writer = new FrameWriter(FRAME_MIN_SIZE);
     // Until tune-ok, frames up to the server's frame_max are accepted (start-ok can be large).
     this.parser = new FrameParser(this, host.frameMax);
+    const socket = readIntoSlabs(accepted, this.onData);
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
     socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => this.resumeDeliveries());

@@ -48,11 +48,22 @@ export class Message {
 
   /** The body as one Buffer: a large body that arrived in pieces is joined the first time it is asked for. */
   get body(): Buffer {
+    this.compact();
+    return this.content as Buffer;
+  }
+
+  /** Whether the body is still the pieces it arrived in: views of socket reads, which it keeps alive. */
+  get inPieces(): boolean {
+    return Array.isArray(this.content);
+  }
+
+  /**
+   * Joins a body kept in pieces into one buffer of its own. A message that is going to wait is compacted,
+   * so that it holds its own bytes rather than the larger read buffers its pieces are views of.
+   */
+  compact(): void {
     const c = this.content;
-    if (!Array.isArray(c)) return c as Buffer;
-    const joined = Buffer.concat(c as Buffer[], this.bodySize);
-    this.content = joined;
-    return joined;
+    if (Array.isArray(c)) this.content = Buffer.concat(c as Buffer[], this.bodySize);
   }
 
   /** The body as kept: one Buffer, or the pieces of a large body, for writing out without joining them. */

@@ -34,6 +34,15 @@ export function storeKey(vhost: string, name: string): string {
 export const PAGE_OUT_AFTER = 32_768;
 
 /**
+ * A large body kept in the pieces it arrived in holds on to the socket reads they are views of, which
+ * can be much larger than the body (socket-reads.ts). A message that is going to wait gives them up:
+ * one that reaches a queue with no consumer, or with this many messages ready ahead of it, or that is
+ * requeued, is compacted into a buffer of its own. Messages on their way straight through are not
+ * copied.
+ */
+const COMPACT_BEHIND = 1000;
+
+/**
  * A ready entry: a message in memory, one coming back after a delivery, or the id of a stored message
  * paged out to disk (negative when it had been delivered before: it goes out redelivered).
  */
@@ -93,6 +102,9 @@ export class Queue {
     if (message.stored && this.persistent && this.ready.length >= PAGE_OUT_AFTER) {
       this.ready.push(message.seq);
     } else {
+      if (message.inPieces && (this.consumers.length === 0 || this.ready.length >= COMPACT_BEHIND)) {
+        message.compact();
+      }
       this.ready.push(message);
       this.events.messageBytes(message.bodySize);
     }
@@ -205,6 +217,7 @@ export class Queue {
       return;
     }
     this.unacked--;
+    message.compact();
     const ready = this.ready;
     let i = 0;
     // Requeued messages are nearly always older than everything ready, so this scan ends at once.

@@ -1,6 +1,10 @@
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Consumer } from '../../src/broker/consumer.js';
+import { Message } from '../../src/broker/message.js';
+import { Queue } from '../../src/broker/queue.js';
 import { type RunningBroker, startBroker } from '../../src/index.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { closeAll, Inbox, newChannel, openChannel } from '../helpers/clients.js';
 
 let broker: RunningBroker;
@@ -191,5 +195,40 @@ describe('bind, purge and delete', () => {
     await channel.bindQueue('', 'amq.direct', '');
     channel.publish('amq.direct', queue, Buffer.from('by-name'));
     expect((await channel.checkQueue(queue)).messageCount).toBe(1);
+  });
+});
+
+describe('large bodies that wait', () => {
+  // A large body arrives as views of socket reads (socket-reads.ts), which can be much larger than it.
+  function pieces(): Buffer[] {
+    const read = Buffer.alloc(1024 * 1024, 7);
+    return [read.subarray(1000, 1000 + 40_000), read.subarray(50_000, 50_000 + 30_000)];
+  }
+  function queue(): Queue {
+    const events = { queueUnused() {}, messageBytes() {}, store: new MemoryStore() };
+    return new Queue('q', '/', false, undefined, false, {}, events);
+  }
+
+  it('are copied out of the reads into a buffer of their own when the queue has no consumer', () => {
+    const q = queue();
+    const message = new Message('', 'q', Buffer.alloc(2), pieces());
+    q.enqueue(message);
+    expect(message.inPieces).toBe(false);
+    expect(message.body.buffer.byteLength).toBeLessThan(1024 * 1024);
+    expect(message.body.equals(Buffer.alloc(70_000, 7))).toBe(true);
+  });
+
+  it('are copied when a thousand messages are ready ahead of them, and not before', () => {
+    const q = queue();
+    // A consumer with no room: messages stay ready.
+    q.consumers.push({ canTake: () => false } as unknown as Consumer);
+    const messages: Message[] = [];
+    for (let i = 0; i < 1001; i++) {
+      const m = new Message('', 'q', Buffer.alloc(2), pieces());
+      messages.push(m);
+      q.enqueue(m);
+    }
+    expect(messages.slice(0, 1000).every((m) => m.inPieces)).toBe(true);
+    expect(messages[1000].inPieces).toBe(false);
   });
 });
