@@ -151,7 +151,8 @@ const referenceUrl = smoke ? undefined : process.env.REFERENCE_URL || undefined;
 const referencePid = process.env.REFERENCE_PID ? Number(process.env.REFERENCE_PID) : undefined;
 if (referencePid !== undefined && !Number.isInteger(referencePid)) fail('REFERENCE_PID is not a pid');
 
-// The `warren` command as users run it: package.json's bin, the one-file bundle of dist/cli.js. Under
+// The `warren` command as users run it: package.json's bin, which runs the one-file bundle of dist/cli.js
+// with its code cache. Under
 // --broker-cpu-prof, dist/cli.js itself (a file per module), so that the profile's time by file means
 // something. Scenario j always times the bin.
 const root = new URL('../../', import.meta.url);

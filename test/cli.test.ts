@@ -1,8 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -20,8 +29,8 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-function run(args: string[]) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(args: string[], command = cli) {
+  const child = spawn(process.execPath, [command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const lines: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
@@ -152,5 +161,39 @@ describe('the warren command', () => {
     const both = spawn(process.execPath, [cli, '--in-memory', '--data-dir', 'x']);
     const [code] = await once(both, 'exit');
     expect(code).toBe(2);
+  });
+
+  it('starts and serves with a code cache that does not fit its Node, and with none', async () => {
+    // A copy of the package's command, to spoil its code cache without touching the built one.
+    const pkg = mkdtempSync(join(tmpdir(), 'warren-cache-'));
+    try {
+      mkdirSync(join(pkg, 'dist', 'bin'), { recursive: true });
+      copyFileSync(fileURLToPath(new URL('package.json', root)), join(pkg, 'package.json'));
+      symlinkSync(fileURLToPath(new URL('node_modules', root)), join(pkg, 'node_modules'));
+      for (const f of ['warren.cjs', 'warren-main.cjs']) {
+        copyFileSync(join(dirname(cli), f), join(pkg, 'dist', 'bin', f));
+      }
+      const command = join(pkg, 'dist', 'bin', 'warren.cjs');
+      for (const cache of [Buffer.from('not a code cache'), undefined]) {
+        const cacheFile = join(pkg, 'dist', 'bin', 'warren-main.cjs.cache');
+        if (cache) writeFileSync(cacheFile, cache);
+        else rmSync(cacheFile, { force: true });
+        const w = run(['--in-memory', '--port', '0'], command);
+        const { port } = await w.logLine('warren started');
+        const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+        const channel = await connection.createChannel();
+        await channel.assertQueue('cache-check', { exclusive: true });
+        channel.sendToQueue('cache-check', Buffer.from('through'));
+        const got = await channel.get('cache-check', { noAck: true });
+        if (got === false) throw new Error('basic.get-empty');
+        expect(got.content.toString()).toBe('through');
+        await connection.close();
+        w.child.kill('SIGTERM');
+        const [code] = await once(w.child, 'exit');
+        expect(code).toBe(0);
+      }
+    } finally {
+      rmSync(pkg, { recursive: true, force: true });
+    }
   });
 });
