@@ -46,13 +46,20 @@ describe('readIntoSlabs', () => {
   });
 
   /** A server whose accepted socket is taken over; its chunks are kept, and each is echoed by length. */
-  async function pair(): Promise<{ client: Socket; chunks: Buffer[]; accepted: Promise<Socket> }> {
+  /** withoutUserBuffers: the accepted socket's handle looks like one from a Node without `onread` for it. */
+  async function pair(
+    withoutUserBuffers = false,
+  ): Promise<{ client: Socket; chunks: Buffer[]; accepted: Promise<Socket> }> {
     const chunks: Buffer[] = [];
     let resolveAccepted: (s: Socket) => void = () => {};
     const accepted = new Promise<Socket>((r) => {
       resolveAccepted = r;
     });
     server = createServer({ pauseOnConnect: true }, (raw) => {
+      if (withoutUserBuffers) {
+        const handle = (raw as unknown as { _handle: object })._handle;
+        Object.defineProperty(handle, 'useUserBuffer', { value: undefined });
+      }
       const socket = readIntoSlabs(raw, (chunk) => {
         chunks.push(chunk);
         socket.write(`${chunk.length}\n`);
@@ -119,6 +126,23 @@ describe('readIntoSlabs', () => {
     expect(chunks[2].buffer).toBe(chunks[0].buffer);
     expect(chunks[1].byteOffset).toBe(chunks[0].byteOffset + 3);
     // The socket handed back is a working socket: it writes (the echoes above) and ends.
+    const closed = once(socket, 'close');
+    client.end();
+    await closed;
+  });
+
+  it('falls back to the socket as accepted, with its data events, where the handle cannot take buffers', async () => {
+    const { client, chunks, accepted } = await pair(true);
+    const socket = await accepted;
+    const sent = Buffer.alloc(200_000);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 13) & 0xff;
+    const done = echoed(client, sent.length);
+    client.write(sent);
+    await done;
+    expect(Buffer.concat(chunks).equals(sent)).toBe(true);
+    // Node's own reads: one buffer of its own per read, so the second chunk is not in the first's.
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks[1].buffer).not.toBe(chunks[0].buffer);
     const closed = once(socket, 'close');
     client.end();
     await closed;
