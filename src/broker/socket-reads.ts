@@ -28,8 +28,12 @@ export class SlabReads {
     this.slab = Buffer.allocUnsafeSlow(this.size);
   }
 
+  /** Whether a buffer has been handed out: Node has taken this as the socket's read buffers. */
+  handedOut = false;
+
   /** The buffer for the next read. */
   readonly next = (): Buffer => {
+    this.handedOut = true;
     // Keep reading into this slab while its tail holds at least an eighth of it.
     if (this.slab.length - this.offset < this.slab.length >>> 3 || this.size !== this.slab.length) {
       this.slab = Buffer.allocUnsafeSlow(this.size);
@@ -75,7 +79,7 @@ export function readIntoSlabs(socket: Socket, onChunk: (chunk: Buffer) => void):
   owner._handle = null;
   // The old socket has no handle now: destroying it only releases it (and the server's count of it).
   socket.destroy();
-  return new Socket({
+  const taken = new Socket({
     handle,
     readable: true,
     writable: true,
@@ -86,4 +90,8 @@ export function readIntoSlabs(socket: Socket, onChunk: (chunk: Buffer) => void):
       },
     },
   } as ConstructorParameters<typeof Socket>[0]);
+  // A Node that asks for the first buffer in the constructor has taken `onread`; one that ignores it
+  // next to a handle (as older ones did) reads as usual, into 'data' events.
+  if (!reads.handedOut) taken.on('data', onChunk);
+  return taken;
 }
