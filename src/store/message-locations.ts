@@ -7,9 +7,10 @@
 //
 // Slots are positions in the arrays: valid until the next add(), which may compact.
 
+import { searchSortedIds } from './sorted-ids.js';
+
 const INITIAL_CAPACITY = 16;
 
-import { searchSortedIds } from './sorted-ids.js';
 export class MessageLocations {
   /** Message ids, increasing, removed ones included. */
   private ids = new Float64Array(INITIAL_CAPACITY);

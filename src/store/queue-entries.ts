@@ -4,12 +4,12 @@
 // remove marks its slot (O(1) at the head, where FIFO acks land, else a binary search) and the arrays
 // are compacted when the holes outnumber the entries. 9 bytes per entry (a float64 id and a byte): far
 // smaller and faster than a Map for queues of millions of messages.
+import { searchSortedIds } from './sorted-ids.js';
 
 /** Slot value of a removed entry. */
 const REMOVED = 0xff;
 
 /** Largest value an entry can have. */
-import { searchSortedIds } from './sorted-ids.js';
 export const MAX_ENTRY_VALUE = 0xfe;
 
 export class QueueEntries {
