@@ -61,6 +61,39 @@ const CLOSE_OK_TIMEOUT_MS = 3000;
 // Output not yet taken by the socket beyond which deliveries to this connection's consumers wait.
 const OUTPUT_LIMIT = 1024 * 1024;
 
+// When output leaves. Output waits for the event loop's check phase (setImmediate), so that what the
+// reads of one turn cause for one connection goes out in one write. One exception: the first read of a
+// turn, if small (at most QUICK_READ bytes: a client that is not busy), has what it caused written at the
+// end of its callback. A delivery to a waiting consumer then leaves without the hop to the check phase,
+// which costs a few microseconds at the median and tens in the tail. A turn with many small reads (many
+// quiet publishers) still makes at most two writes per connection: the first read's and the check's.
+const QUICK_READ = 4 * 1024;
+/** Connections with output to write, in the order they asked. */
+const outputWaiting: Connection[] = [];
+/** Set while a read is handled: output waits for its end. */
+let reading = false;
+/** A read of this turn has written its output at once. */
+let quickFlushUsed = false;
+let checkScheduled = false;
+
+function writeWaitingOutput(): void {
+  // A flush may ask for another connection's (confirms): the loop reaches those too.
+  for (let i = 0; i < outputWaiting.length; i++) outputWaiting[i].flush();
+  outputWaiting.length = 0;
+}
+
+function onCheck(): void {
+  checkScheduled = false;
+  quickFlushUsed = false;
+  writeWaitingOutput();
+}
+
+function scheduleCheck(): void {
+  if (checkScheduled) return;
+  checkScheduled = true;
+  setImmediate(onCheck);
+}
+
 export class Connection implements FrameHandler {
   readonly writer: FrameWriter;
   readonly log: Logger;
@@ -171,6 +204,7 @@ export class Connection implements FrameHandler {
       if (chunk.length === 0) return;
     }
     if (this.state === 'closed') return;
+    reading = true;
     try {
       this.parser.push(chunk);
     } catch (err) {
@@ -179,7 +213,16 @@ export class Connection implements FrameHandler {
       this.log.error({ err }, 'internal error while handling a frame');
       this.parser.stop();
       this.closeWithError(amqpError(ReplyCode.INTERNAL_ERROR, 'internal error'));
+    } finally {
+      reading = false;
     }
+    if (outputWaiting.length === 0) return;
+    if (chunk.length <= QUICK_READ && !quickFlushUsed) {
+      quickFlushUsed = true;
+      writeWaitingOutput();
+    }
+    // The check phase ends the turn (quickFlushUsed) and writes what later reads of it cause.
+    scheduleCheck();
   };
 
   /** Accumulates the 8-byte protocol header (spec 4.2.2); returns the bytes after it once it is complete. */
@@ -475,10 +518,12 @@ export class Connection implements FrameHandler {
   scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(this.flush);
+    outputWaiting.push(this);
+    if (!reading) scheduleCheck();
   }
 
-  private readonly flush = (): void => {
+  /** Writes what this connection's writer holds (called for a connection that asked, by scheduleFlush). */
+  flush(): void {
     this.flushScheduled = false;
     const definitions = this.host.definitionsPending;
     if (definitions) {
@@ -493,7 +538,7 @@ export class Connection implements FrameHandler {
       return;
     }
     this.writeOut();
-  };
+  }
 
   /** Hands what the writer holds to the socket, now. */
   private writeOut(): void {
