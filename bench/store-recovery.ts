@@ -55,13 +55,13 @@ async function openAndMeasure(dir: string): Promise<void> {
   const started = performance.now();
   let recovered: Recovered | undefined = await store.open();
   const openMs = performance.now() - started;
-  const list = recovered.queues.get(QUEUE) ?? [];
-  const entries = list.length;
+  let queue = recovered.queues.get(QUEUE);
+  const entries = queue?.messageIds.length ?? 0;
   gc?.();
   const usage = process.memoryUsage();
-  const ids = Float64Array.from(list, (entry) => entry.messageId);
+  const ids = queue?.messageIds ?? new Float64Array(0);
   recovered = undefined;
-  list.length = 0;
+  queue = undefined;
   gc?.();
   const storeOnly = process.memoryUsage();
   const readAll = (order: (i: number) => number, reads: number): number => {

@@ -11,8 +11,8 @@ import type { Store } from '../store/store.js';
 import type { Credentials } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { type Definitions, exportDefinitions, importDefinitions } from './definitions.js';
-import { continueMessageIdsAfter, Message } from './message.js';
-import { PAGE_OUT_AFTER, type Queue, storeKey } from './queue.js';
+import { continueMessageIdsAfter } from './message.js';
+import { type Queue, storeKey } from './queue.js';
 import { VirtualHost, type VirtualHostEvents } from './vhost.js';
 
 export interface User {
@@ -128,42 +128,25 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     for (const v of this.vhosts.values())
       for (const q of v.queues.values()) byKey.set(storeKey(v.name, q.name), q);
     let messages = 0;
-    for (const [key, entries] of recovered.queues) {
+    for (const [key, { messageIds, delivered: deliveredMarks }] of recovered.queues) {
       const queue = byKey.get(key);
       if (!queue) {
         // Messages of a queue whose definition is gone: nothing can reach them.
         this.log.warn(
-          { queue: key.replace('\u0000', ' '), messages: entries.length },
+          { queue: key.replace('\u0000', ' '), messages: messageIds.length },
           'dropping messages of an unknown queue',
         );
         this.store.dropQueue(key);
         continue;
       }
-      for (const entry of entries) {
-        // After a crash, delivery marks of the last moments may be lost: every message may have been
-        // delivered, so all are flagged redelivered (the flag means "may have been delivered before").
-        const delivered = entry.delivered || recovered.uncleanShutdown;
-        messages++;
-        // Beyond the in-memory window, messages stay on disk until their turn comes.
-        if (queue.messageCount >= PAGE_OUT_AFTER) {
-          queue.restorePaged(entry.messageId, delivered);
-          continue;
-        }
-        const stored = this.store.read(entry.messageId);
-        if (!stored) {
-          messages--;
-          continue;
-        }
-        const message = new Message(
-          stored.exchange,
-          stored.routingKey,
-          stored.properties,
-          stored.body,
-          stored.id,
-        );
-        message.stored = true;
-        queue.restore(message, delivered);
+      // Every recovered message waits on disk until its turn comes, as messages past a queue's in-memory
+      // window do (recovery has checked each record): a restart reads none of them, however long the
+      // backlog. After a crash, delivery marks of the last moments may be lost: every message may have
+      // been delivered, so all are flagged redelivered (the flag means "may have been delivered before").
+      for (let i = 0; i < messageIds.length; i++) {
+        queue.restorePaged(messageIds[i], deliveredMarks[i] === 1 || recovered.uncleanShutdown);
       }
+      messages += messageIds.length;
     }
     continueMessageIdsAfter(recovered.maxMessageId);
     if (recovered.dropped.records > 0) {

@@ -199,13 +199,7 @@ export class Queue {
     if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
   }
 
-  /** A message recovered from the store after a restart, in publish order. */
-  restore(message: Message, delivered: boolean): void {
-    this.ready.push(delivered ? new RequeuedMessage(message) : message);
-    this.events.messageBytes(message.bodySize);
-  }
-
-  /** A recovered message left on disk until its turn comes (beyond the in-memory window). */
+  /** A message recovered after a restart, in publish order: left on disk until its turn comes. */
   restorePaged(messageId: number, delivered: boolean): void {
     this.ready.push(delivered ? -messageId : messageId);
   }

@@ -3,5 +3,5 @@
 export type { StoreFile, StoreIo } from './file-io.js';
 export { FileStore, type FileStoreOptions } from './file-store.js';
 export { MemoryStore } from './memory-store.js';
-export type { Recovered, RecoveredEntry, RecoveredMessages, Store, StoredMessage } from './store.js';
+export type { Recovered, RecoveredMessages, RecoveredQueue, Store, StoredMessage } from './store.js';
 export { StoreError, type StoreErrorCode } from './store-error.js';

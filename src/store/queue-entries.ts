@@ -81,6 +81,19 @@ export class QueueEntries {
     }
   }
 
+  /** The live entries, in id order: their ids, and their values at the same index. */
+  toArrays(): { ids: Float64Array; values: Uint8Array } {
+    const live = { ids: new Float64Array(this.size), values: new Uint8Array(this.size) };
+    const { ids, values } = this;
+    let i = 0;
+    for (let slot = this.head; slot < this.tail; slot++) {
+      if (values[slot] === REMOVED) continue;
+      live.ids[i] = ids[slot];
+      live.values[i++] = values[slot];
+    }
+    return live;
+  }
+
   /** The slot holding `id` (live or removed), or -1. */
   private find(id: number): number {
     return searchSortedIds(this.ids, this.head, this.tail - 1, id);

@@ -27,7 +27,7 @@ import {
   SEGMENT_HEADER_SIZE,
   segmentFileName,
 } from './segment-format.js';
-import type { Recovered, RecoveredEntry } from './store.js';
+import type { Recovered, RecoveredQueue } from './store.js';
 import { StoreError } from './store-error.js';
 import type { StoreLogger } from './store-logger.js';
 
@@ -151,7 +151,7 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
     missingIds.add(locations.idAt(slot));
     locations.removeSlot(slot);
   }
-  const recoveredQueues = new Map<string, RecoveredEntry[]>();
+  const recoveredQueues = new Map<string, RecoveredQueue>();
   for (const [name, entries] of queues) {
     if (missingIds.size > 0) {
       const gone: number[] = [];
@@ -164,12 +164,9 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
       queues.delete(name);
       continue;
     }
-    const list: RecoveredEntry[] = new Array(entries.size);
-    let i = 0;
-    entries.forEach((messageId, value) => {
-      list[i++] = { messageId, delivered: value === 1 };
-    });
-    recoveredQueues.set(name, list);
+    // Entry values are the delivered marks: 0 or 1.
+    const { ids, values } = entries.toArrays();
+    recoveredQueues.set(name, { messageIds: ids, delivered: values });
   }
   for (const [segment, count] of missing) {
     if (segmentBytes.has(segment)) {

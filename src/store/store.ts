@@ -16,10 +16,15 @@ export interface StoredMessage {
   body: Buffer;
 }
 
-export interface RecoveredEntry {
-  messageId: number;
-  /** The message was delivered from this queue before the restart: deliver it as redelivered. */
-  delivered: boolean;
+/**
+ * One queue's messages after a restart, in publish (id) order: two arrays of one length, one element per
+ * message. Arrays rather than an object per message, which for millions of messages took longer to
+ * build than the rest of recovery.
+ */
+export interface RecoveredQueue {
+  readonly messageIds: Float64Array;
+  /** 1 if the message was delivered from this queue before the restart (deliver it as redelivered). */
+  readonly delivered: Uint8Array;
 }
 
 /** Recovered.messages: a live view of the messages the store holds, each read on demand. */
@@ -38,7 +43,7 @@ export interface Recovered {
    * Per durable queue name: its messages not removed, in publish (id) order. Ids only: read a message's
    * content with Store.read when it is needed.
    */
-  queues: Map<string, RecoveredEntry[]>;
+  queues: Map<string, RecoveredQueue>;
   /**
    * @deprecated Use Store.read. No longer a map of loaded messages: open() keeps no bodies in memory,
    * and `get` reads the message from disk on each call, as read() does. Kept so that callers written

@@ -70,7 +70,9 @@ export function synced(store: Store): Promise<void> {
 
 /** Queue contents as [messageId, delivered] pairs, for compact assertions. */
 export function entries(recovered: Recovered, queue: string): [number, boolean][] {
-  return (recovered.queues.get(queue) ?? []).map((e) => [e.messageId, e.delivered]);
+  const q = recovered.queues.get(queue);
+  if (!q) return [];
+  return Array.from(q.messageIds, (id, i) => [id, q.delivered[i] === 1]);
 }
 
 export function segmentFiles(dir: string): string[] {
