@@ -293,19 +293,26 @@ async function replayIndex(
   const { queues, locations } = replayed;
   const queueNames = new Map<number, string>();
   let unknownQueue = 0;
+  // The queue of the previous record: a backlog's records mostly name the same queue one after another.
+  let lastQueue = -1;
+  let lastEntries: QueueEntries | undefined;
   const entriesOf = (queue: number): QueueEntries | undefined => {
+    if (queue === lastQueue) return lastEntries;
     const name = queueNames.get(queue);
     if (name === undefined) {
       unknownQueue++;
       return undefined;
     }
-    return queues.get(name);
+    lastQueue = queue;
+    lastEntries = queues.get(name);
+    return lastEntries;
   };
   const release = (id: number): void => {
     locations.release(id);
   };
   const visitor: IndexVisitor = {
     queue(queue, name) {
+      lastQueue = -1;
       queueNames.set(queue, name);
       if (!queues.has(name)) queues.set(name, new QueueEntries());
     },
