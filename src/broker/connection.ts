@@ -77,7 +77,7 @@ let quickFlushUsed = false;
 let checkScheduled = false;
 
 function writeWaitingOutput(): void {
-  // A flush may ask for another connection's (confirms): the loop reaches those too.
+  // The length is read on each pass, so that a connection added while the loop runs is written too.
   for (let i = 0; i < outputWaiting.length; i++) outputWaiting[i].flush();
   outputWaiting.length = 0;
 }

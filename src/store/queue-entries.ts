@@ -84,13 +84,11 @@ export class QueueEntries {
   /** The live entries, in id order: their ids, and their values at the same index. */
   toArrays(): { ids: Float64Array; values: Uint8Array } {
     const live = { ids: new Float64Array(this.size), values: new Uint8Array(this.size) };
-    const { ids, values } = this;
     let i = 0;
-    for (let slot = this.head; slot < this.tail; slot++) {
-      if (values[slot] === REMOVED) continue;
-      live.ids[i] = ids[slot];
-      live.values[i++] = values[slot];
-    }
+    this.forEach((id, value) => {
+      live.ids[i] = id;
+      live.values[i++] = value;
+    });
     return live;
   }
 
