@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { DefinitionsWriter } from './definitions-file.js';
 import { nodeIo, type StoreIo } from './file-io.js';
 import { IndexFile } from './index-file.js';
+import { IndexSnapshot, type SnapshotQueue } from './index-snapshot.js';
 import { acquireLock, type LockFile } from './lock-file.js';
 import { MessageLocations } from './message-locations.js';
 import { QueueEntries } from './queue-entries.js';
@@ -28,7 +29,6 @@ import {
   encodeDeliveredRecord,
   encodeDropRecord,
   encodeEnqueueRecord,
-  encodeIndexHeader,
   encodeQueueRecord,
   encodeRemoveRecord,
   MAX_ENQUEUE_QUEUES,
@@ -76,7 +76,7 @@ interface Batch {
   segments: { segment: Segment; chunks: Buffer[] }[];
   /** Records to append to the index, or undefined when `rewrite` replaces the whole file. */
   index: Buffer[] | undefined;
-  rewrite: Buffer[] | undefined;
+  rewrite: IndexSnapshot | undefined;
   callbacks: Callback[];
   /** Per callback: a failure of a record call made before it (validation), reported even if the batch succeeds. */
   failures: (StoreError | undefined)[];
@@ -579,7 +579,7 @@ export class FileStore implements Store {
     }
     this.dirtySegments = [];
     let index: Buffer[] | undefined;
-    let rewrite: Buffer[] | undefined;
+    let rewrite: IndexSnapshot | undefined;
     const indexBytes = this.index.size;
     if (
       this.index.needsRewrite ||
@@ -654,12 +654,12 @@ export class FileStore implements Store {
     return error;
   }
 
-  /** Renumbers the queues and encodes the whole index as of now; forgets queues that hold nothing. */
-  private snapshotIndex(): Buffer[] {
-    const out = new WriteBuffer();
-    encodeIndexHeader(out, this.maxMessageId);
-    const single = [0];
-    const locations = this.locations;
+  /**
+   * Renumbers the queues and captures the whole index as of now, to be encoded as the rewrite writes it
+   * (index-snapshot.ts); forgets queues that hold nothing.
+   */
+  private snapshotIndex(): IndexSnapshot {
+    const queues: SnapshotQueue[] = [];
     let number = 0;
     for (const [name, queue] of this.queues) {
       if (queue.entries.size === 0) {
@@ -667,16 +667,17 @@ export class FileStore implements Store {
         continue;
       }
       queue.number = number++;
-      single[0] = queue.number;
-      encodeQueueRecord(out, queue.number, name, utf8Length(name));
-      const queueNumber = queue.number;
-      queue.entries.forEach((id, delivered) => {
-        encodeEnqueueRecord(out, id, locations.segmentAt(locations.find(id)), single, 0, 1);
-        if (delivered === 1) encodeDeliveredRecord(out, queueNumber, id);
+      const { ids, values } = queue.entries.toArrays();
+      queues.push({
+        number: queue.number,
+        name,
+        ids,
+        delivered: values,
+        segments: this.locations.segmentsOf(ids),
       });
     }
     this.nextQueueNumber = number;
-    return out.take();
+    return new IndexSnapshot(this.maxMessageId, queues);
   }
 
   private async deleteSegments(segments: Segment[]): Promise<void> {

@@ -2,9 +2,13 @@
 // each batch at the position where the last write ended, or the whole file replaced by a snapshot.
 import { join } from 'node:path';
 import { closeFile, type StoreFile, type StoreIo, writeFully } from './file-io.js';
+import type { IndexSnapshot } from './index-snapshot.js';
 import { INDEX_FILE, INDEX_TEMP_FILE } from './queue-index-format.js';
 import { StoreError } from './store-error.js';
 import { WriteBuffer } from './write-buffer.js';
+
+/** A rewrite encodes and writes about this much of the new file at a time. */
+const REWRITE_SLICE_BYTES = 1024 * 1024;
 
 export class IndexFile {
   /** Index records are encoded here by the record methods. */
@@ -73,15 +77,21 @@ export class IndexFile {
   }
 
   /**
-   * Replaces the file with `chunks`: written to a temporary file, synced, renamed over the old one,
-   * and the directory synced. On failure the old file stays and the next batch must rewrite again.
+   * Replaces the file with the snapshot: encoded a slice at a time, each slice written before the next
+   * is encoded, to a temporary file that is synced, renamed over the old one, and the directory synced.
+   * On failure the old file stays and the next batch must rewrite again.
    */
-  async rewrite(chunks: Buffer[]): Promise<StoreError | undefined> {
+  async rewrite(snapshot: IndexSnapshot): Promise<StoreError | undefined> {
     const temp = join(this.dir, INDEX_TEMP_FILE);
     let file: StoreFile | undefined;
     try {
       file = await this.io.open(temp, 'w');
-      const size = await writeFully(file, chunks, 0);
+      let size = 0;
+      for (;;) {
+        const chunks = snapshot.next(REWRITE_SLICE_BYTES);
+        if (chunks.length === 0) break;
+        size += await writeFully(file, chunks, size);
+      }
       if (this.fsync) await file.sync();
       await this.io.rename(temp, join(this.dir, INDEX_FILE));
       const old = this.file;

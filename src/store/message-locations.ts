@@ -117,6 +117,27 @@ export class MessageLocations {
     }
   }
 
+  /**
+   * The segment of each of `ids` (live messages, in increasing order), in one pass: consecutive ids are
+   * usually in consecutive slots, and a binary search finds the others. 0 for an id not live.
+   */
+  segmentsOf(ids: Float64Array): Uint32Array {
+    const out = new Uint32Array(ids.length);
+    const own = this.ids;
+    const counts = this.queueCounts;
+    const segments = this.segments;
+    const last = this.tail - 1;
+    let slot = this.head;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const found = slot <= last && own[slot] === id ? slot : searchSortedIds(own, slot, last, id);
+      if (found < 0 || counts[found] === 0) continue;
+      out[i] = segments[found];
+      slot = found + 1;
+    }
+    return out;
+  }
+
   /** Queues holding the live message in `slot`. */
   queuesAt(slot: number): number {
     return this.queueCounts[slot];

@@ -83,6 +83,10 @@ export class QueueEntries {
 
   /** The live entries, in id order: their ids, and their values at the same index. */
   toArrays(): { ids: Float64Array; values: Uint8Array } {
+    // No removed slot between head and tail (a queue consumed in order): two copies of a range.
+    if (this.tail - this.head === this.size) {
+      return { ids: this.ids.slice(this.head, this.tail), values: this.values.slice(this.head, this.tail) };
+    }
     const live = { ids: new Float64Array(this.size), values: new Uint8Array(this.size) };
     let i = 0;
     this.forEach((id, value) => {

@@ -68,7 +68,7 @@ describe('MessageLocations', () => {
         const model = new Map<number, Location>();
         let last = 0;
         const add = (id: number, queues: number): void => {
-          const location = { segment: id % 5, offset: id * 10, length: id + 12, queues };
+          const location = { segment: (id % 5) + 1, offset: id * 10, length: id + 12, queues };
           locations.add(id, location.segment, location.offset, location.length, queues);
           model.set(id, location);
         };
@@ -134,6 +134,15 @@ describe('MessageLocations', () => {
           expect(locations.idAt(slot)).toBe(id);
           expect(locations.offsetAt(slot)).toBe(location.offset);
         }
+        // The segments of any increasing list of ids in one pass; 0 for one not live.
+        const some = Float64Array.from(
+          [...new Set([...expected.filter((_, i) => i % 3 !== 1).map(([id]) => id), 0.5, last + 1])].sort(
+            (a, b) => a - b,
+          ),
+        );
+        expect(Array.from(locations.segmentsOf(some))).toEqual(
+          Array.from(some, (id) => model.get(id)?.segment ?? 0),
+        );
       }),
       { numRuns: 300 },
     );

@@ -85,6 +85,12 @@ describe('QueueEntries', () => {
         const expected = [...model.entries()].sort((a, b) => a[0] - b[0]);
         expect(contents(entries)).toEqual(expected);
         for (const [id, value] of expected) expect(entries.get(id)).toBe(value);
+        // A copy: what changes in the queue afterwards does not reach it.
+        const copy = entries.toArrays();
+        entries.add(last + 1, 1);
+        for (const [id] of expected) entries.delete(id);
+        expect(Array.from(copy.ids)).toEqual(expected.map(([id]) => id));
+        expect(Array.from(copy.values)).toEqual(expected.map(([, value]) => value));
       }),
       { numRuns: 300 },
     );
