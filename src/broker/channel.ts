@@ -684,20 +684,22 @@ export class Channel {
   private apply(deliveries: Delivery[], ack: boolean, requeue: boolean): void {
     let lastQueue: Queue | undefined;
     let queues: Set<Queue> | undefined;
+    const back: Delivery[] | undefined = ack || !requeue ? undefined : [];
     for (const d of deliveries) {
       if (!this.unacked.delete(d.tag)) continue;
       if (d.consumer) {
         d.consumer.unacked--;
         this.consumerUnacked--;
       }
-      if (ack || !requeue) d.queue.settled(d.message);
-      else d.queue.requeue(d.message);
+      if (back === undefined) d.queue.settled(d.message);
+      else back.push(d);
       if (lastQueue === undefined) lastQueue = d.queue;
       else if (d.queue !== lastQueue) {
         queues ??= new Set([lastQueue]);
         queues.add(d.queue);
       }
     }
+    if (back !== undefined) requeueDeliveries(back);
     // Room was made (or messages came back): deliver more.
     if (queues) for (const q of queues) q.dispatch();
     else lastQueue?.dispatch();
@@ -786,15 +788,23 @@ export class Channel {
     this.txSettles = [];
     const deliveries = [...this.unacked.values()];
     this.unacked.clear();
-    const queues = new Set<Queue>();
-    for (const d of deliveries) {
-      d.queue.requeue(d.message);
-      queues.add(d.queue);
-    }
+    const queues = requeueDeliveries(deliveries);
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
     for (const q of queues) q.dispatch();
   }
+}
+
+/** Gives unacked deliveries back to their queues, all of a queue's in one call; returns the queues. */
+function requeueDeliveries(deliveries: readonly Delivery[]): Iterable<Queue> {
+  const byQueue = new Map<Queue, Message[]>();
+  for (const d of deliveries) {
+    const messages = byQueue.get(d.queue);
+    if (messages === undefined) byQueue.set(d.queue, [d.message]);
+    else messages.push(d.message);
+  }
+  for (const [queue, messages] of byQueue) queue.requeue(messages);
+  return byQueue.keys();
 }
 
 function withPublish(err: ProtocolError): ProtocolError {

@@ -61,24 +61,6 @@ export class Deque<T> {
     return i < 0 || i >= this.count ? undefined : this.items[(this.head + i) & this.mask];
   }
 
-  /** Inserts at position i from the front, moving the items after it back; O(length - i). */
-  insert(i: number, item: T): void {
-    if (i <= 0) {
-      this.unshift(item);
-      return;
-    }
-    if (i >= this.count) {
-      this.push(item);
-      return;
-    }
-    if (this.count === this.items.length) this.grow();
-    for (let j = this.count; j > i; j--) {
-      this.items[(this.head + j) & this.mask] = this.items[(this.head + j - 1) & this.mask];
-    }
-    this.items[(this.head + i) & this.mask] = item;
-    this.count++;
-  }
-
   /** Removes every item, returning them front to back. */
   drain(): T[] {
     const out: T[] = [];

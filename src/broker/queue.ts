@@ -204,22 +204,41 @@ export class Queue {
     this.ready.push(delivered ? -messageId : messageId);
   }
 
-  /** An unacked delivery comes back: it takes its original place (by publish order), marked redelivered. */
-  requeue(message: Message): void {
+  /**
+   * Unacked deliveries come back: each takes its original place (by publish order) among the ready
+   * messages, marked redelivered. One pass over them and over the ready entries older than the newest of
+   * them, however many come back at once (a channel closing with a million unacked): requeued messages
+   * are nearly always older than everything ready, so that is usually none.
+   */
+  requeue(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
     if (this.deleted) {
-      this.events.messageBytes(-message.bodySize);
+      let bytes = 0;
+      for (const m of messages) bytes += m.bodySize;
+      this.events.messageBytes(-bytes);
       return;
     }
-    this.unacked--;
-    message.compact();
-    const ready = this.ready;
-    let i = 0;
-    // Requeued messages are nearly always older than everything ready, so this scan ends at once.
-    while (i < ready.length) {
-      if (entrySeq(ready.at(i) as ReadyEntry) > message.seq) break;
-      i++;
+    this.unacked -= messages.length;
+    let inOrder = true;
+    for (let i = 0; i < messages.length; i++) {
+      messages[i].compact();
+      if (i > 0 && messages[i].seq < messages[i - 1].seq) inOrder = false;
     }
-    ready.insert(i, new RequeuedMessage(message));
+    const back = inOrder ? messages : [...messages].sort((a, b) => a.seq - b.seq);
+    const ready = this.ready;
+    const newest = back[back.length - 1].seq;
+    const older: ReadyEntry[] = [];
+    while (ready.length > 0 && entrySeq(ready.peek() as ReadyEntry) < newest) {
+      older.push(ready.shift() as ReadyEntry);
+    }
+    // Merged back to the front of the queue, newest first.
+    let i = older.length - 1;
+    let j = back.length - 1;
+    while (j >= 0) {
+      if (i >= 0 && entrySeq(older[i]) > back[j].seq) ready.unshift(older[i--]);
+      else ready.unshift(new RequeuedMessage(back[j--]));
+    }
+    while (i >= 0) ready.unshift(older[i--]);
   }
 
   /** Removes all ready messages; returns how many there were. */

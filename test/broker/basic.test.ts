@@ -250,6 +250,52 @@ describe('acks', () => {
     ]);
   });
 
+  it('100,000 unacked messages go back at once when the channel closes: in order, ahead of newer ones', async () => {
+    // Each requeue used to scan past the ones requeued before it: 100,000 took minutes, during which
+    // the broker served no one.
+    const n = 100_000;
+    const { connection, channel } = await openChannel(broker.url);
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    const body = (i: number) => Buffer.from(`${i}`);
+    for (let i = 1; i <= n; i++) channel.sendToQueue(queue, body(i));
+    const first = new Inbox();
+    const ch1 = await newChannel(connection);
+    const { consumerTag } = await ch1.consume(queue, first.onMessage);
+    await first.count(n, 15_000);
+    await ch1.cancel(consumerTag);
+    // Ready behind the unacked ones: newer messages, and one of the unacked, given back on its own.
+    for (let i = n + 1; i <= n + 10; i++) channel.sendToQueue(queue, body(i));
+    ch1.nack(first.messages[49], false, true);
+    expect((await channel.checkQueue(queue)).messageCount).toBe(11);
+    await ch1.close();
+    const second = new Inbox();
+    await channel.consume(queue, second.onMessage, { noAck: true });
+    await second.count(n + 10, 15_000);
+    const got = second.messages.map((m) => Number(m.content.toString()));
+    expect(got).toEqual(Array.from({ length: n + 10 }, (_, i) => i + 1));
+    const redelivered = second.messages.map((m) => m.fields.redelivered);
+    expect(redelivered.indexOf(false)).toBe(n);
+    expect(redelivered.lastIndexOf(true)).toBe(n - 1);
+  }, 30_000);
+
+  it('a message redelivered on the channel goes back to its own place when the channel closes', async () => {
+    const { connection, channel } = await openChannel(broker.url);
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    for (let i = 1; i <= 4; i++) channel.sendToQueue(queue, Buffer.from(`${i}`));
+    const first = new Inbox();
+    const ch1 = await newChannel(connection);
+    await ch1.consume(queue, first.onMessage);
+    await first.count(4);
+    ch1.nack(first.messages[1], false, true); // 2 comes back to this channel, after 4
+    await first.count(5);
+    expect(first.messages[4].content.toString()).toBe('2');
+    await ch1.close();
+    const second = new Inbox();
+    await channel.consume(queue, second.onMessage, { noAck: true });
+    await second.count(4);
+    expect(second.messages.map((m) => m.content.toString())).toEqual(['1', '2', '3', '4']);
+  });
+
   it('unacked messages go back when the connection drops', async () => {
     const { channel } = await openChannel(broker.url);
     await channel.assertQueue('drop-q');

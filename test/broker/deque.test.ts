@@ -9,7 +9,6 @@ describe('Deque', () => {
       fc.record({ kind: fc.constant('unshift' as const), value: fc.integer() }),
       fc.record({ kind: fc.constant('shift' as const) }),
       fc.record({ kind: fc.constant('pop' as const) }),
-      fc.record({ kind: fc.constant('insert' as const), value: fc.integer(), at: fc.nat(40) }),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
@@ -31,12 +30,6 @@ describe('Deque', () => {
             case 'pop':
               expect(d.pop()).toBe(model.pop());
               break;
-            case 'insert': {
-              const at = Math.min(o.at, model.length);
-              d.insert(o.at, o.value);
-              model.splice(at, 0, o.value);
-              break;
-            }
           }
           expect(d.length).toBe(model.length);
         }
