@@ -654,3 +654,45 @@ t.test('consumers of a deleted queue', async (t) => {
     t.equal(await within(cancelled, 'the consumer callback with null'), null);
   });
 });
+
+t.test('a backlog of 50,000 persistent messages in a durable queue', async (t) => {
+  t.test('delivers every message, in order, with its properties', async (t) => {
+    const names = Scratch.for(t, 'queue');
+    const conn = await amqplibConnect(t, b.url);
+    conn.on('error', () => {});
+    const ch = await within(conn.createConfirmChannel(), 'channel.open-ok');
+    const q = names.queue('backlog');
+    await within(ch.assertQueue(q, { durable: true }), 'queue.declare-ok');
+    const n = 50_000;
+    for (let i = 0; i < n; i++) {
+      ch.sendToQueue(q, Buffer.from(`m${i}`), { persistent: true, headers: { i } });
+    }
+    await within(ch.waitForConfirms(), 'every publish confirmed', 60_000);
+    t.equal((await within(ch.checkQueue(q), 'queue.declare-ok')).messageCount, n, 'all queued');
+    const bodies: string[] = [];
+    let lastHeaders: unknown;
+    let done: () => void = () => {};
+    const all = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    await within(ch.prefetch(500), 'basic.qos-ok');
+    await within(
+      ch.consume(q, (msg) => {
+        if (!msg) return;
+        bodies.push(msg.content.toString());
+        lastHeaders = msg.properties.headers;
+        ch.ack(msg);
+        if (bodies.length === n) done();
+      }),
+      'basic.consume-ok',
+    );
+    await within(all, `${n} deliveries`, 60_000);
+    t.equal(bodies.length, n, 'every message arrived');
+    t.ok(
+      bodies.every((body, i) => body === `m${i}`),
+      'in publish order',
+    );
+    t.same(lastHeaders, { i: n - 1 }, 'the last one with its headers');
+    t.equal((await within(ch.checkQueue(q), 'queue.declare-ok')).messageCount, 0, 'none left');
+  });
+});

@@ -29,7 +29,7 @@ export function storeKey(vhost: string, name: string): string {
 /**
  * Ready messages kept in memory per durable queue; beyond this, persistent messages wait on disk as bare
  * ids and are read back from the store when their turn comes, so a long backlog costs a few bytes per
- * message rather than its body and objects.
+ * message rather than its body and objects. A broker without a data directory keeps them all in memory.
  */
 export const PAGE_OUT_AFTER = 32_768;
 
@@ -68,6 +68,8 @@ export class Queue {
   private exclusiveConsumer: Consumer | undefined;
   /** Survives a restart: durable and not exclusive. Its persistent messages are in the store. */
   readonly persistent: boolean;
+  /** Persistent, and the store can give its messages back: ready ones past PAGE_OUT_AFTER wait there. */
+  private readonly pagesOut: boolean;
   readonly storeKey: string;
   private readonly store: Store;
 
@@ -83,6 +85,7 @@ export class Queue {
     this.persistent = durable && exclusiveOwner === undefined;
     this.storeKey = storeKey(vhost, name);
     this.store = events.store;
+    this.pagesOut = this.persistent && this.store.keepsMessages;
   }
 
   get messageCount(): number {
@@ -99,7 +102,7 @@ export class Queue {
 
   /** A routed message arrives. */
   enqueue(message: Message): void {
-    if (message.stored && this.persistent && this.ready.length >= PAGE_OUT_AFTER) {
+    if (message.stored && this.pagesOut && this.ready.length >= PAGE_OUT_AFTER) {
       this.ready.push(message.seq);
     } else {
       if (message.inPieces && (this.consumers.length === 0 || this.ready.length >= COMPACT_BEHIND)) {

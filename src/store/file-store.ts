@@ -93,6 +93,7 @@ const LAZY_FLUSH_MS = 100;
 type State = 'new' | 'opening' | 'open' | 'closing' | 'closed';
 
 export class FileStore implements Store {
+  readonly keepsMessages = true;
   private readonly dir: string;
   private readonly fsync: boolean;
   private readonly segmentSize: number;

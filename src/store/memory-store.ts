@@ -7,6 +7,8 @@ import { StoreError } from './store-error.js';
 type Callback = (err?: Error) => void;
 
 export class MemoryStore implements Store {
+  /** Nothing to read back: a durable queue of an in-memory broker keeps its messages in memory. */
+  readonly keepsMessages = false;
   /** The definitions as JSON text: what a FileStore would read back, not the caller's live object. */
   private definitions: string | undefined;
   private open_ = false;

@@ -65,6 +65,11 @@ export interface Recovered {
 }
 
 export interface Store {
+  /**
+   * Whether read() gives back the messages publish() was given. A store that keeps none (MemoryStore)
+   * says false, and the broker then keeps every ready message of its durable queues in memory.
+   */
+  readonly keepsMessages: boolean;
   /** Recovers what the store holds. Rejects with a StoreError (e.g. LOCKED, CORRUPT) if it cannot. */
   open(): Promise<Recovered>;
   /**

@@ -1,6 +1,6 @@
 // Long backlogs of persistent messages in durable queues wait on disk: past PAGE_OUT_AFTER ready
 // messages (and after a restart, for all of them) a queue keeps only their ids and reads each back from
-// the store when its turn comes.
+// the store when its turn comes. Without a data directory there is no disk: everything stays in memory.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,17 @@ describe('paging persistent backlogs', () => {
     expect(inbox.bodies).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
     expect(inbox.messages[total - 1].properties.headers).toEqual({ i: total - 1 });
     expect(inbox.messages[total - 1].properties.deliveryMode).toBe(2);
+  });
+
+  it('an in-memory broker keeps the whole backlog in memory: nothing is paged to a store that keeps nothing', async () => {
+    // Paging to the in-memory broker's store lost every confirmed message past the window.
+    const b = await start({});
+    await fill(b, 'unpaged');
+    expect(pagedCount(b, 'unpaged')).toBe(0);
+    expect(b.broker.queuedBytes).toBeGreaterThan(total * 4);
+    const inbox = await consumeAll(b, 'unpaged');
+    expect(inbox.bodies).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
+    expect(inbox.messages[total - 1].properties.headers).toEqual({ i: total - 1 });
   });
 
   it('after a restart, leaves every message on disk until its turn, and delivers all in order', async () => {
