@@ -247,10 +247,21 @@ export class Queue {
   /** Removes all ready messages; returns how many there were. */
   purge(): number {
     const removed = this.ready.drain();
+    // With nothing unacked, the store holds exactly the ready messages of the queue: one record drops
+    // them all, rather than one per message.
+    const dropAll = this.persistent && this.unacked === 0;
+    if (dropAll) this.store.dropQueue(this.storeKey);
+    let bytes = 0;
     for (const e of removed) {
-      if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
-      else this.gone(e instanceof RequeuedMessage ? e.message : e);
+      if (typeof e === 'number') {
+        if (!dropAll) this.store.remove(this.storeKey, e < 0 ? -e : e);
+        continue;
+      }
+      const message = e instanceof RequeuedMessage ? e.message : e;
+      bytes += message.bodySize;
+      if (!dropAll && message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
     }
+    this.events.messageBytes(-bytes);
     return removed.length;
   }
 

@@ -166,6 +166,41 @@ describe('persistent messages', () => {
     ]);
   });
 
+  it('a purge survives a restart: later messages stay, and so do unacked ones, redelivered', async () => {
+    const dataDir = tempDir();
+    let b = await start({ dataDir, fsync: false });
+    const { channel } = await openChannel(b.url);
+    await channel.assertQueue('purged', { durable: true });
+    await channel.assertQueue('purged-unacked', { durable: true });
+    for (let i = 0; i < 5; i++) {
+      channel.sendToQueue('purged', Buffer.from(`old ${i}`), { persistent: true });
+      channel.sendToQueue('purged-unacked', Buffer.from(`${i}`), { persistent: true });
+    }
+    // Nothing unacked: the purge takes every message of the queue.
+    expect((await channel.purgeQueue('purged')).messageCount).toBe(5);
+    for (let i = 0; i < 2; i++) channel.sendToQueue('purged', Buffer.from(`new ${i}`), { persistent: true });
+    // Two unacked: the purge takes the three ready ones only.
+    const inbox = new Inbox();
+    await channel.prefetch(2);
+    await channel.consume('purged-unacked', inbox.onMessage);
+    await inbox.count(2);
+    expect((await channel.purgeQueue('purged-unacked')).messageCount).toBe(3);
+
+    b = await restart(b, { dataDir, fsync: false });
+    const { channel: c } = await openChannel(b.url);
+    const after = new Inbox();
+    await c.consume('purged', after.onMessage, { noAck: true });
+    await c.consume('purged-unacked', after.onMessage, { noAck: true });
+    await after.count(4);
+    expect(after.messages.map((m) => [m.content.toString(), m.fields.redelivered]).sort()).toEqual([
+      ['0', true],
+      ['1', true],
+      ['new 0', false],
+      ['new 1', false],
+    ]);
+    expect((await c.checkQueue('purged')).messageCount).toBe(0);
+  });
+
   it('segments are deleted once everything in them is consumed', async () => {
     const dataDir = tempDir();
     const b = await start({ dataDir, fsync: false, segmentSize: 64 * 1024 });
