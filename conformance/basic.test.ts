@@ -137,6 +137,23 @@ t.test('basic.publish', async (t) => {
     t.pass('another channel works');
   });
 
+  t.test('a user-id property naming another user than the connection: channel error 406', async (t) => {
+    const { s, ch } = await open(t);
+    const { queue } = await ch.queueDeclare('', { exclusive: true });
+    await ch.publish('', queue, 'mine', { properties: { userId: 'guest' } });
+    await ch.publish('', queue, 'claimed', { properties: { userId: 'someone-else' } });
+    const close = await ch.expectClose();
+    t.same(close, {
+      replyCode: 406,
+      replyText:
+        "PRECONDITION_FAILED - user_id property set to 'someone-else' but authenticated user was 'guest'",
+      classId: 60,
+      methodId: 40,
+    });
+    const other = await s.channel();
+    t.equal((await other.queueDeclare(queue, { passive: true })).messageCount, 1, 'only the first queued');
+  });
+
   t.test('an empty body through basic.get and basic.deliver', async (t) => {
     const { ch } = await open(t);
     const { queue } = await ch.queueDeclare('', { exclusive: true });

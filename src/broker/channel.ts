@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type FieldTable,
+  hasUserId,
   type Method,
   MethodId,
   ProtocolError,
@@ -424,6 +425,15 @@ export class Channel {
       content.subarray(0, this.propertiesLength),
       parts === undefined ? content.subarray(this.propertiesLength) : parts.length === 1 ? parts[0] : parts,
     );
+    // As RabbitMQ: a user-id property must name the user the connection authenticated as.
+    if (hasUserId(message.properties) && message.props.userId !== this.connection.user) {
+      return withPublish(
+        amqpError(
+          ReplyCode.PRECONDITION_FAILED,
+          `user_id property set to '${message.props.userId}' but authenticated user was '${this.connection.user}'`,
+        ),
+      );
+    }
     if (this.txMode) {
       this.txPublishes.push({ exchange, message, mandatory: this.publishMandatory });
       return undefined;
