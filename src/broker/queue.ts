@@ -247,21 +247,17 @@ export class Queue {
   /** Removes all ready messages; returns how many there were. */
   purge(): number {
     const removed = this.ready.drain();
-    // With nothing unacked, the store holds exactly the ready messages of the queue: one record drops
-    // them all, rather than one per message.
-    const dropAll = this.persistent && this.unacked === 0;
-    if (dropAll) this.store.dropQueue(this.storeKey);
-    let bytes = 0;
-    for (const e of removed) {
-      if (typeof e === 'number') {
-        if (!dropAll) this.store.remove(this.storeKey, e < 0 ? -e : e);
-        continue;
-      }
-      const message = e instanceof RequeuedMessage ? e.message : e;
-      bytes += message.bodySize;
-      if (!dropAll && message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
+    if (this.persistent && this.unacked === 0) {
+      // With nothing unacked, the store holds exactly the ready messages of the queue: one record drops
+      // them all, rather than one per message.
+      this.store.dropQueue(this.storeKey);
+      this.releaseBytes(removed);
+      return removed.length;
     }
-    this.events.messageBytes(-bytes);
+    for (const e of removed) {
+      if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
+      else this.gone(e instanceof RequeuedMessage ? e.message : e);
+    }
     return removed.length;
   }
 
@@ -282,14 +278,19 @@ export class Queue {
     if (this.consumers.length === 0 && this.autoDelete && this.hadConsumers) this.events.queueUnused(this);
   }
 
-  /** Marks the queue deleted and drops its messages; returns the number of ready messages it had. */
-  markDeleted(): number {
-    const removed = this.ready.drain();
+  /** Ready entries dropped at once: their bodies leave the memory budget (paged ones never counted). */
+  private releaseBytes(removed: readonly ReadyEntry[]): void {
     let bytes = 0;
     for (const e of removed) {
       if (typeof e !== 'number') bytes += (e instanceof RequeuedMessage ? e.message : e).bodySize;
     }
     this.events.messageBytes(-bytes);
+  }
+
+  /** Marks the queue deleted and drops its messages; returns the number of ready messages it had. */
+  markDeleted(): number {
+    const removed = this.ready.drain();
+    this.releaseBytes(removed);
     // Its unacked messages are released too: acks for them later change nothing.
     if (this.persistent) this.store.dropQueue(this.storeKey);
     this.deleted = true;
