@@ -10,10 +10,21 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import type { Credentials } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { type Definitions, exportDefinitions, importDefinitions } from './definitions.js';
+import {
+  applyDefinitionChanges,
+  bindingDefinition,
+  type DefinitionChange,
+  type Definitions,
+  definitionCount,
+  exchangeDefinition,
+  exportDefinitions,
+  importDefinitions,
+  isDurableBinding,
+  queueDefinition,
+} from './definitions.js';
 import { continueMessageIdsAfter } from './message.js';
 import { type Queue, storeKey } from './queue.js';
-import { VirtualHost, type VirtualHostEvents } from './vhost.js';
+import { type DurableChange, VirtualHost, type VirtualHostEvents } from './vhost.js';
 
 export interface User {
   username: string;
@@ -63,6 +74,13 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 };
 export const VERSION: string = pkg.version;
 
+/**
+ * Changes appended to the stored definitions before the next save writes them whole: at least this
+ * many, and at least twice as many as the definitions held at the last whole save, so that appending
+ * stays O(1) per change and a restart replays at most about three times what it loads.
+ */
+const MIN_CHANGES_BETWEEN_SAVES = 1000;
+
 const SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'";
 
 export class Broker implements ConnectionHost, VirtualHostEvents {
@@ -83,6 +101,12 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
   private readonly highWatermark: number;
   readonly store: Store;
   private definitionsSave: Promise<void> | undefined;
+  /** Durable definition changes not yet handed to the store. */
+  private definitionChanges: DefinitionChange[] = [];
+  /** Changes appended since the last whole save; the first save after start is a whole one. */
+  private changesSinceSave = Number.POSITIVE_INFINITY;
+  private changesBeforeSave = MIN_CHANGES_BETWEEN_SAVES;
+  private definitionsWaiting: { generation: number; callback: () => void }[] = [];
   private readonly blockedConnections = new Set<Connection>();
 
   constructor(readonly options: BrokerOptions = {}) {
@@ -118,10 +142,10 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
   private async recover(): Promise<void> {
     const started = performance.now();
     const recovered = await this.store.open();
-    if (recovered.definitions !== undefined) {
-      const problems = importDefinitions(recovered.definitions as Definitions, (name) =>
-        this.vhosts.get(name),
-      );
+    const changes = (recovered.definitionChanges ?? []) as DefinitionChange[];
+    if (recovered.definitions !== undefined || changes.length > 0) {
+      const definitions = applyDefinitionChanges(recovered.definitions as Definitions | undefined, changes);
+      const problems = importDefinitions(definitions, (name) => this.vhosts.get(name));
       for (const p of problems) this.log.warn(p);
     }
     const byKey = new Map<string, Queue>();
@@ -252,31 +276,80 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     this.blockedConnections.add(connection);
   }
 
-  /** Set when durable definitions changed since they were last saved. */
-  definitionsDirty = false;
+  /** Counts durable definition changes; connections wait for the one their output may report. */
+  definitionsGeneration = 0;
+  /** The generation the store holds (or failed to: the failure is logged, as before). */
+  definitionsSavedGeneration = 0;
 
-  definitionsChanged(): void {
-    this.definitionsDirty = true;
+  definitionsChanged(change: DurableChange): void {
+    const name = vhostOf(change);
+    let c: DefinitionChange;
+    switch (change.op) {
+      case 'exchange':
+        c = { op: change.op, vhost: name, ...exchangeDefinition(change.exchange) };
+        break;
+      case 'queue':
+        c = { op: change.op, vhost: name, ...queueDefinition(change.queue) };
+        break;
+      case 'delete-exchange':
+        c = { op: change.op, vhost: name, name: change.exchange.name };
+        break;
+      case 'delete-queue':
+        c = { op: change.op, vhost: name, name: change.queue.name };
+        break;
+      default:
+        if (!isDurableBinding(change.binding)) return;
+        c = { op: change.op, vhost: name, ...bindingDefinition(change.binding) };
+    }
+    this.definitionChanges.push(c);
+    this.definitionsGeneration++;
     this.definitionsSave ??= this.saveDefinitions();
   }
 
   /**
-   * While definitions are being saved, connections hold their output: no declare-ok (nor any confirm
-   * that depends on a new queue) leaves before the definitions it reports are on disk.
+   * Calls back once the store holds the definitions of `generation` (at once if it does). A connection
+   * that read input while definitions were unsaved holds its output until then: no declare-ok, nor a
+   * confirm of a message routed to a new queue, leaves before the definitions it depends on are on disk.
    */
-  get definitionsPending(): Promise<void> | undefined {
-    return this.definitionsSave;
+  whenDefinitionsSaved(generation: number, callback: () => void): void {
+    if (generation <= this.definitionsSavedGeneration) callback();
+    else this.definitionsWaiting.push({ generation, callback });
   }
 
+  /**
+   * Hands the changes to the store, those of one turn together: appended, or the whole definitions
+   * saved when enough changes have been appended since the last whole save (or the store cannot append).
+   */
   private async saveDefinitions(): Promise<void> {
-    // Changes made in the same turn of the event loop share one save.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.definitionsDirty) {
-      this.definitionsDirty = false;
+    while (this.definitionChanges.length > 0) {
+      const generation = this.definitionsGeneration;
+      const changes = this.definitionChanges;
+      this.definitionChanges = [];
+      const store = this.store;
       try {
-        await this.store.saveDefinitions(exportDefinitions(this.vhosts.values()));
+        if (!store.appendDefinitions || this.changesSinceSave + changes.length > this.changesBeforeSave) {
+          const definitions = exportDefinitions(this.vhosts.values());
+          await store.saveDefinitions(definitions);
+          this.changesSinceSave = 0;
+          this.changesBeforeSave = Math.max(MIN_CHANGES_BETWEEN_SAVES, 2 * definitionCount(definitions));
+        } else {
+          this.changesSinceSave += changes.length;
+          await store.appendDefinitions(changes);
+        }
       } catch (err) {
         this.log.error({ err }, 'could not save the durable definitions');
+        // What the store holds is unknown now: the next save writes them whole.
+        this.changesSinceSave = Number.POSITIVE_INFINITY;
+      }
+      this.definitionsSavedGeneration = generation;
+      const waiting = this.definitionsWaiting;
+      if (waiting.length > 0) {
+        this.definitionsWaiting = [];
+        for (const w of waiting) {
+          if (w.generation <= generation) w.callback();
+          else this.definitionsWaiting.push(w);
+        }
       }
     }
     this.definitionsSave = undefined;
@@ -321,6 +394,12 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     });
     return this.closing;
   }
+}
+
+function vhostOf(change: DurableChange): string {
+  if ('queue' in change) return change.queue.vhost;
+  if ('binding' in change) return change.binding.source.vhost;
+  return change.exchange.vhost;
 }
 
 function isLoopback(address: string | undefined): boolean {

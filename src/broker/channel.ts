@@ -146,6 +146,17 @@ export class Channel {
       return amqpError(ReplyCode.UNEXPECTED_FRAME, what, 60, 40);
     }
     const err = this.dispatch(method);
+    // A reply may report definitions not saved yet (a declare-ok, say, or a passive declare's of a queue
+    // another connection just declared): it waits for them. Publishes and acks send no reply.
+    const id = method.id;
+    if (
+      id !== MethodId.BasicPublish &&
+      id !== MethodId.BasicAck &&
+      id !== MethodId.BasicNack &&
+      id !== MethodId.BasicReject
+    ) {
+      this.connection.dependOnDefinitions();
+    }
     if (err && err.classId === 0 && err.methodId === 0) {
       return new ProtocolError(
         err.replyCode,
@@ -439,8 +450,11 @@ export class Channel {
       return undefined;
     }
     const stored = this.route(exchange, message, this.publishMandatory);
-    if (this.confirmMode) this.confirm(this.publishSeq, stored);
-    else if (stored) this.watchStore();
+    if (this.confirmMode) {
+      // Its confirm waits for the definitions of the queues it reached, if they are not saved yet.
+      this.connection.dependOnDefinitions();
+      this.confirm(this.publishSeq, stored);
+    } else if (stored) this.watchStore();
     this.connection.afterPublish();
     return undefined;
   }

@@ -47,8 +47,12 @@ export interface ConnectionHost {
   /** The connection has stopped reading because the broker is over its memory budget. */
   connectionBlocked(connection: Connection): void;
   readonly store: Store;
-  /** Set while durable definitions are being saved: output waits for it. */
-  readonly definitionsPending: Promise<void> | undefined;
+  /** Counts durable definition changes. */
+  readonly definitionsGeneration: number;
+  /** The generation of definitions the store holds. */
+  readonly definitionsSavedGeneration: number;
+  /** Calls back once the store holds the definitions of `generation`. */
+  whenDefinitionsSaved(generation: number, callback: () => void): void;
 }
 
 type State = 'header' | 'start' | 'tune' | 'open' | 'running' | 'closing' | 'closed';
@@ -124,6 +128,15 @@ export class Connection implements FrameHandler {
   /** Reading is paused while the broker is over its memory budget. */
   blocked = false;
   private waitingForDefinitions = false;
+  /**
+   * The generation of definitions this connection's output may depend on (its declare-ok, or the confirm
+   * of a message routed to a new queue): set by dependOnDefinitions.
+   */
+  private definitionsNeeded = 0;
+  private readonly definitionsSaved = (): void => {
+    this.waitingForDefinitions = false;
+    this.scheduleFlush();
+  };
 
   constructor(
     private readonly host: ConnectionHost,
@@ -513,6 +526,18 @@ export class Connection implements FrameHandler {
     if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
   }
 
+  /**
+   * What this connection writes from now on may report durable definitions the store does not hold yet:
+   * it waits for them. Deliveries and plain publishes never call this, so a client that declares durable
+   * queues holds up only its own replies, and those of clients that ask about what it declared.
+   */
+  dependOnDefinitions(): void {
+    const host = this.host;
+    if (host.definitionsGeneration !== host.definitionsSavedGeneration) {
+      this.definitionsNeeded = host.definitionsGeneration;
+    }
+  }
+
   // Output
 
   scheduleFlush(): void {
@@ -525,15 +550,11 @@ export class Connection implements FrameHandler {
   /** Writes what this connection's writer holds (called for a connection that asked, by scheduleFlush). */
   flush(): void {
     this.flushScheduled = false;
-    const definitions = this.host.definitionsPending;
-    if (definitions) {
+    if (this.definitionsNeeded > this.host.definitionsSavedGeneration) {
       // Nothing leaves before the durable definitions it may report (declare-ok, bind-ok) are saved.
       if (!this.waitingForDefinitions) {
         this.waitingForDefinitions = true;
-        void definitions.then(() => {
-          this.waitingForDefinitions = false;
-          this.scheduleFlush();
-        });
+        this.host.whenDefinitionsSaved(this.definitionsNeeded, this.definitionsSaved);
       }
       return;
     }

@@ -1,15 +1,20 @@
-// Durable definitions (exchanges, queues, bindings) as the JSON document the store keeps, and back.
-// Argument tables are kept as the AMQP bytes of the table (base64), so every value keeps its wire type.
+// Durable definitions (exchanges, queues, bindings) as the JSON document the store keeps, the changes
+// the store appends after it, and back. Argument tables are kept as the AMQP bytes of the table
+// (base64), so every value keeps its wire type.
 //
 // Format, version 1:
 //   { "version": 1, "vhosts": [ { "name": "/",
 //       "exchanges": [ { "name", "type", "autoDelete", "internal", "arguments" } ],
 //       "queues":    [ { "name", "autoDelete", "arguments" } ],
 //       "bindings":  [ { "source", "destinationKind": "queue" | "exchange", "destination", "routingKey", "arguments" } ] } ] }
+//
+// A change (DefinitionChange) is one of these objects with "op" and "vhost" added: op "exchange",
+// "queue" or "bind" adds (or replaces) one, op "delete-exchange" or "delete-queue" removes one by name
+// with every binding it is an end of, op "unbind" removes one binding.
 import { decodeTable, type FieldTable, ProtocolError, tableSize, writeTable } from '../protocol/index.js';
-import type { Exchange } from './exchange/exchange.js';
+import type { Binding, Exchange } from './exchange/exchange.js';
 import type { Queue } from './queue.js';
-import type { VirtualHost } from './vhost.js';
+import { canonical, type VirtualHost } from './vhost.js';
 
 export const DEFINITIONS_VERSION = 1;
 
@@ -47,6 +52,14 @@ export interface Definitions {
   vhosts: VhostDefinitions[];
 }
 
+/** One change to the durable definitions, as the store appends it (see the format above). */
+export type DefinitionChange =
+  | ({ op: 'exchange'; vhost: string } & ExchangeDefinition)
+  | { op: 'delete-exchange'; vhost: string; name: string }
+  | ({ op: 'queue'; vhost: string } & QueueDefinition)
+  | { op: 'delete-queue'; vhost: string; name: string }
+  | ({ op: 'bind' | 'unbind'; vhost: string } & BindingDefinition);
+
 function tableToText(t: FieldTable): string {
   const b = Buffer.allocUnsafe(4 + tableSize(t));
   writeTable(b, 0, t);
@@ -66,40 +79,153 @@ export function isDurable(x: Exchange | Queue): boolean {
   return x.durable && x.name !== '' && !x.name.startsWith('amq.');
 }
 
+/** Whether a binding outlives a restart: both ends do (the amq.* exchanges are durable and predeclared). */
+export function isDurableBinding(b: Binding): boolean {
+  const sourceDurable = b.source.durable && b.source.name !== '';
+  const destinationDurable =
+    b.destination.kind === 'queue' ? isDurable(b.destination) : b.destination.durable;
+  return sourceDurable && destinationDurable;
+}
+
+export function exchangeDefinition(x: Exchange): ExchangeDefinition {
+  return {
+    name: x.name,
+    type: x.type,
+    autoDelete: x.autoDelete,
+    internal: x.internal,
+    arguments: tableToText(x.arguments_),
+  };
+}
+
+export function queueDefinition(q: Queue): QueueDefinition {
+  return { name: q.name, autoDelete: q.autoDelete, arguments: tableToText(q.arguments_) };
+}
+
+export function bindingDefinition(b: Binding): BindingDefinition {
+  return {
+    source: b.source.name,
+    destinationKind: b.destination.kind,
+    destination: b.destination.name,
+    routingKey: b.routingKey,
+    arguments: tableToText(b.arguments),
+  };
+}
+
 export function exportDefinitions(vhosts: Iterable<VirtualHost>): Definitions {
   const out: Definitions = { version: DEFINITIONS_VERSION, vhosts: [] };
   for (const v of vhosts) {
     const d: VhostDefinitions = { name: v.name, exchanges: [], queues: [], bindings: [] };
     for (const x of v.exchanges.values()) {
-      if (isDurable(x)) {
-        d.exchanges.push({
-          name: x.name,
-          type: x.type,
-          autoDelete: x.autoDelete,
-          internal: x.internal,
-          arguments: tableToText(x.arguments_),
-        });
-      }
-      for (const b of x.bindings.values()) {
-        // A binding is durable when both ends are (the amq.* exchanges are durable and predeclared).
-        const sourceDurable = x.durable && x.name !== '';
-        const destinationDurable =
-          b.destination.kind === 'queue' ? isDurable(b.destination) : b.destination.durable;
-        if (!sourceDurable || !destinationDurable) continue;
-        d.bindings.push({
-          source: x.name,
-          destinationKind: b.destination.kind,
-          destination: b.destination.name,
-          routingKey: b.routingKey,
-          arguments: tableToText(b.arguments),
-        });
-      }
+      if (isDurable(x)) d.exchanges.push(exchangeDefinition(x));
+      for (const b of x.bindings.values()) if (isDurableBinding(b)) d.bindings.push(bindingDefinition(b));
     }
-    for (const q of v.queues.values()) {
-      if (isDurable(q))
-        d.queues.push({ name: q.name, autoDelete: q.autoDelete, arguments: tableToText(q.arguments_) });
-    }
+    for (const q of v.queues.values()) if (isDurable(q)) d.queues.push(queueDefinition(q));
     out.vhosts.push(d);
+  }
+  return out;
+}
+
+/** How many exchanges, queues and bindings a definitions document holds. */
+export function definitionCount(defs: Definitions): number {
+  let n = 0;
+  for (const d of defs.vhosts) n += d.exchanges.length + d.queues.length + d.bindings.length;
+  return n;
+}
+
+/** A binding's identity, as the vhost's: its ends, routing key and arguments (in any key order). */
+function bindingKey(b: BindingDefinition): string {
+  return `${b.source}\u0000${b.destinationKind}\u0000${b.destination}\u0000${b.routingKey}\u0000${canonical(textToTable(b.arguments))}`;
+}
+
+/**
+ * The definitions document with the changes applied in order (undefined for none stored yet). Changes
+ * of a vhost the document does not name add it.
+ */
+export function applyDefinitionChanges(
+  defs: Definitions | undefined,
+  changes: readonly DefinitionChange[],
+): Definitions {
+  interface Working {
+    exchanges: Map<string, ExchangeDefinition>;
+    queues: Map<string, QueueDefinition>;
+    bindings: Map<string, BindingDefinition>;
+  }
+  const vhosts = new Map<string, Working>();
+  const working = (name: string): Working => {
+    let w = vhosts.get(name);
+    if (!w) {
+      w = { exchanges: new Map(), queues: new Map(), bindings: new Map() };
+      vhosts.set(name, w);
+    }
+    return w;
+  };
+  if (defs) {
+    if (defs.version !== DEFINITIONS_VERSION) {
+      throw new Error(
+        `definitions: unsupported version ${defs.version} (this warren reads ${DEFINITIONS_VERSION})`,
+      );
+    }
+    for (const d of defs.vhosts) {
+      const w = working(d.name);
+      for (const x of d.exchanges) w.exchanges.set(x.name, x);
+      for (const q of d.queues) w.queues.set(q.name, q);
+      for (const b of d.bindings) w.bindings.set(bindingKey(b), b);
+    }
+  }
+  const dropBindings = (w: Working, ofEnd: (b: BindingDefinition) => boolean) => {
+    for (const [key, b] of w.bindings) if (ofEnd(b)) w.bindings.delete(key);
+  };
+  for (const c of changes) {
+    const w = working(c.vhost);
+    switch (c.op) {
+      case 'exchange':
+        w.exchanges.set(c.name, {
+          name: c.name,
+          type: c.type,
+          autoDelete: c.autoDelete,
+          internal: c.internal,
+          arguments: c.arguments,
+        });
+        break;
+      case 'queue':
+        w.queues.set(c.name, { name: c.name, autoDelete: c.autoDelete, arguments: c.arguments });
+        break;
+      case 'bind':
+      case 'unbind': {
+        const b: BindingDefinition = {
+          source: c.source,
+          destinationKind: c.destinationKind,
+          destination: c.destination,
+          routingKey: c.routingKey,
+          arguments: c.arguments,
+        };
+        if (c.op === 'bind') w.bindings.set(bindingKey(b), b);
+        else w.bindings.delete(bindingKey(b));
+        break;
+      }
+      case 'delete-exchange':
+        w.exchanges.delete(c.name);
+        dropBindings(
+          w,
+          (b) => b.source === c.name || (b.destinationKind === 'exchange' && b.destination === c.name),
+        );
+        break;
+      case 'delete-queue':
+        w.queues.delete(c.name);
+        dropBindings(w, (b) => b.destinationKind === 'queue' && b.destination === c.name);
+        break;
+      default:
+        throw new Error(`definitions: unknown change ${JSON.stringify((c as { op?: unknown }).op)}`);
+    }
+  }
+  const out: Definitions = { version: DEFINITIONS_VERSION, vhosts: [] };
+  for (const [name, w] of vhosts) {
+    out.vhosts.push({
+      name,
+      exchanges: [...w.exchanges.values()],
+      queues: [...w.queues.values()],
+      bindings: [...w.bindings.values()],
+    });
   }
   return out;
 }

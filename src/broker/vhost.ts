@@ -15,11 +15,17 @@ import { Queue, type QueueEvents, type QueueOwner } from './queue.js';
 export interface VirtualHostEvents {
   messageBytes(delta: number): void;
   /** A durable exchange, queue or binding came or went: the definitions on disk must follow. */
-  definitionsChanged(): void;
+  definitionsChanged(change: DurableChange): void;
   readonly store: Store;
   /** The queue is gone: its consumers must be cancelled (basic.cancel to clients that asked for it). */
   queueDeleted(queue: Queue): void;
 }
+
+/** What came or went, for the stored definitions (a binding's ends decide whether it is durable). */
+export type DurableChange =
+  | { op: 'exchange' | 'delete-exchange'; exchange: Exchange }
+  | { op: 'queue' | 'delete-queue'; queue: Queue }
+  | { op: 'bind' | 'unbind'; binding: Binding };
 
 const EXCHANGE_TYPES: Record<
   string,
@@ -174,7 +180,7 @@ export class VirtualHost implements QueueEvents {
     }
     const exchange = new Type(name, this.name, durable, autoDelete, internal, args);
     this.exchanges.set(name, exchange);
-    if (durable) this.events.definitionsChanged();
+    if (durable) this.events.definitionsChanged({ op: 'exchange', exchange });
     return exchange;
   }
 
@@ -237,7 +243,7 @@ export class VirtualHost implements QueueEvents {
 
   private removeExchange(exchange: Exchange): void {
     this.exchanges.delete(exchange.name);
-    if (exchange.durable) this.events.definitionsChanged();
+    if (exchange.durable) this.events.definitionsChanged({ op: 'delete-exchange', exchange });
     for (const b of [...exchange.bindings.values()]) this.removeBinding(b);
     // Bindings where it is the destination (exchange-to-exchange).
     for (const source of this.exchanges.values()) {
@@ -282,7 +288,7 @@ export class VirtualHost implements QueueEvents {
     if (destination.kind === 'queue') destination.bindings.add(binding);
     else destination.inboundBindings++;
     source.addRoute(binding);
-    if (source.durable && destination.durable) this.events.definitionsChanged();
+    if (source.durable && destination.durable) this.events.definitionsChanged({ op: 'bind', binding });
   }
 
   private removeBinding(binding: Binding): void {
@@ -291,7 +297,7 @@ export class VirtualHost implements QueueEvents {
     if (source.bindings.get(id) !== binding) return;
     source.removeRoute(binding);
     source.bindings.delete(id);
-    if (source.durable && destination.durable) this.events.definitionsChanged();
+    if (source.durable && destination.durable) this.events.definitionsChanged({ op: 'unbind', binding });
     if (destination.kind === 'queue') destination.bindings.delete(binding);
     else destination.inboundBindings--;
     // Only bindings where it is the source count for an auto-delete exchange (RabbitMQ).
@@ -448,7 +454,7 @@ export class VirtualHost implements QueueEvents {
     }
     const queue = new Queue(name, this.name, durable, exclusive ? owner : undefined, autoDelete, args, this);
     this.queues.set(name, queue);
-    if (durable && !exclusive) this.events.definitionsChanged();
+    if (durable && !exclusive) this.events.definitionsChanged({ op: 'queue', queue });
     // Every queue is bound to the default exchange by its name (spec 3.1.3.1); routing handles it directly.
     return queue;
   }
@@ -476,7 +482,7 @@ export class VirtualHost implements QueueEvents {
   private removeQueue(queue: Queue): number {
     if (this.queues.get(queue.name) !== queue) return 0;
     this.queues.delete(queue.name);
-    if (queue.durable && !queue.exclusiveOwner) this.events.definitionsChanged();
+    if (queue.durable && !queue.exclusiveOwner) this.events.definitionsChanged({ op: 'delete-queue', queue });
     for (const b of [...queue.bindings]) this.removeBinding(b);
     const count = queue.markDeleted();
     this.events.queueDeleted(queue);

@@ -10,7 +10,7 @@
 // fetches it from its segment file, or from the write buffers while its batch is not written yet.
 //
 // Files (formats in their modules): warren.lock (lock-file.ts), NNNNNNNNNN.seg (segment-format.ts),
-// queues.idx (queue-index-format.ts), definitions.json (definitions-file.ts).
+// queues.idx (queue-index-format.ts), definitions.json and definitions.log (definitions-file.ts).
 //
 // Failures: a write or sync that fails hands its StoreError to the batch's callbacks and leaves what it
 // was writing queued, to be written again at the same file positions with the next batch (after a
@@ -172,6 +172,7 @@ export class FileStore implements Store {
       const started = performance.now();
       const state = await recover(this.dir, this.logger);
       if (state instanceof StoreError) throw state;
+      this.definitions.recovered(state.definitions);
       for (const [name, entries] of state.queues) {
         this.queues.set(name, { number: -1, entries });
         this.liveEntries += entries.size;
@@ -397,6 +398,11 @@ export class FileStore implements Store {
     return this.definitions.save(definitions);
   }
 
+  appendDefinitions(changes: readonly unknown[]): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.notOpen());
+    return this.definitions.append(changes);
+  }
+
   close(): Promise<void> {
     if (this.state === 'new' || this.state === 'closed') return this.closing ?? Promise.resolve();
     if (this.state === 'opening')
@@ -433,6 +439,9 @@ export class FileStore implements Store {
     this.state = 'closed';
     if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
     await this.definitions.idle();
+    await this.definitions.close().catch((err: Error) => {
+      error ??= new StoreError('IO', `closing the definitions log failed: ${err.message}`, { cause: err });
+    });
     // Without the fsync mode this is the one sync the data gets: at a clean shutdown.
     const sync = !this.fsync && error === undefined;
     for (const file of [this.index, ...this.segments.values()]) {

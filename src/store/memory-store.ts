@@ -11,6 +11,8 @@ export class MemoryStore implements Store {
   readonly keepsMessages = false;
   /** The definitions as JSON text: what a FileStore would read back, not the caller's live object. */
   private definitions: string | undefined;
+  /** Changes appended since, as JSON text each. */
+  private definitionChanges: string[] = [];
   private open_ = false;
   private callbacks: Callback[] = [];
   private scheduled = false;
@@ -19,6 +21,7 @@ export class MemoryStore implements Store {
     this.open_ = true;
     return {
       definitions: this.definitions === undefined ? undefined : JSON.parse(this.definitions),
+      definitionChanges: this.definitionChanges.map((c) => JSON.parse(c)),
       queues: new Map(),
       messages: new Map(),
       maxMessageId: 0,
@@ -49,6 +52,12 @@ export class MemoryStore implements Store {
   async saveDefinitions(definitions: unknown): Promise<void> {
     if (!this.open_) throw new StoreError('CLOSED', 'the memory store is not open');
     this.definitions = JSON.stringify(definitions);
+    this.definitionChanges = [];
+  }
+
+  async appendDefinitions(changes: readonly unknown[]): Promise<void> {
+    if (!this.open_) throw new StoreError('CLOSED', 'the memory store is not open');
+    for (const c of changes) this.definitionChanges.push(JSON.stringify(c));
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,12 @@
 // corrupt record) is dropped from its queues and logged, never an error.
 import { open, readdir, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFINITIONS_TEMP_FILE, loadDefinitions } from './definitions-file.js';
+import {
+  DEFINITIONS_LOG_FILE,
+  DEFINITIONS_TEMP_FILE,
+  type LoadedDefinitions,
+  loadDefinitions,
+} from './definitions-file.js';
 import { scanFileFrames } from './file-frames.js';
 import { MessageLocations } from './message-locations.js';
 import { QueueEntries } from './queue-entries.js';
@@ -44,6 +49,8 @@ export interface RecoveredState {
   nextSegment: number;
   /** The index file as found, if it can be appended to as it is (else it must be rewritten). */
   index: ReusableIndex | undefined;
+  /** The definitions and their log as found (the log's torn tail cut off). */
+  definitions: LoadedDefinitions;
 }
 
 /** An index file with nothing to cut or drop: new records can follow its last one. */
@@ -82,6 +89,16 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
   segmentNumbers.sort((a, b) => a - b);
 
   const dropped = { records: 0, bytes: 0, messages: 0 };
+  if (definitions.logScan) {
+    const scan = definitions.logScan;
+    if (scan.skippedRecords > 0) {
+      logger.warn(
+        { file: DEFINITIONS_LOG_FILE, records: scan.skippedRecords, bytes: scan.skippedBytes },
+        'store: corrupt definition changes skipped (bad checksum)',
+      );
+    }
+    await cutTail(join(dir, DEFINITIONS_LOG_FILE), scan, { file: DEFINITIONS_LOG_FILE }, dropped, logger);
+  }
   const index = await replayIndex(dir, names.includes(INDEX_FILE), segmentNumbers.length, dropped, logger);
   if (index instanceof StoreError) return index;
   const { queues, locations } = index;
@@ -210,6 +227,7 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
   return {
     recovered: {
       definitions: definitions.definitions,
+      definitionChanges: definitions.changes,
       queues: recoveredQueues,
       maxMessageId,
       dropped,
@@ -222,6 +240,7 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
     nextSegment,
     // Records of dropped messages would be dropped again at every open: only a clean index is kept.
     index: dropped.messages === 0 ? index.reusable : undefined,
+    definitions,
   };
 }
 

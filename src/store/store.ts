@@ -40,6 +40,11 @@ export interface Recovered {
   /** What saveDefinitions last stored (JSON-serialisable), or undefined if it never ran. */
   definitions: unknown | undefined;
   /**
+   * What appendDefinitions stored after that, in order: the definitions are `definitions` with these
+   * changes applied. Absent or empty if there were none (or the store does not append).
+   */
+  definitionChanges?: unknown[];
+  /**
    * Per durable queue name: its messages not removed, in publish (id) order. Ids only: read a message's
    * content with Store.read when it is needed.
    */
@@ -97,8 +102,17 @@ export interface Store {
    * call is durable (fsynced in the fsync mode); with a StoreError if writing or syncing failed.
    */
   afterSync(callback: (err?: Error) => void): void;
-  /** Replaces the stored definitions atomically; of concurrent calls, the last one wins. */
+  /**
+   * Replaces the stored definitions atomically, and with them every change appended before the call;
+   * of concurrent calls, the last one wins.
+   */
   saveDefinitions(definitions: unknown): Promise<void>;
+  /**
+   * Appends changes (JSON-serialisable) to the stored definitions, to be handed back in order by open()
+   * after the definitions of the last saveDefinitions before them; resolves once they are stored (synced
+   * in the fsync mode). Optional: without it, the broker saves the whole definitions on each change.
+   */
+  appendDefinitions?(changes: readonly unknown[]): Promise<void>;
   /** Writes and syncs what is buffered, then releases the store (and its lock). */
   close(): Promise<void>;
   /** For tests and the benchmark: segment files on disk, and the bytes of the segment and index files. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -74,6 +74,152 @@ describe('durable definitions', () => {
     p.publish('d-x', 'a.b', Buffer.from('1'));
     p.publish('amq.direct', 'k', Buffer.from('2'));
     expect((await p.checkQueue('d-q')).messageCount).toBe(2);
+  });
+});
+
+describe('durable definitions changed over time', () => {
+  it('deletions, unbinds and redeclarations survive restarts, before and after the stored changes are compacted', async () => {
+    const dataDir = tempDir();
+    let b = await start({ dataDir, fsync: false });
+    let { channel } = await openChannel(b.url);
+    await channel.assertExchange('x', 'direct', { durable: true });
+    await channel.assertExchange('x2', 'fanout', { durable: true });
+    for (const q of ['q1', 'q2', 'q3']) await channel.assertQueue(q, { durable: true });
+    await channel.bindQueue('q1', 'x', 'a');
+    await channel.bindQueue('q2', 'x', 'b');
+    await channel.bindQueue('q2', 'x', 'h', { 'x-any': 1, 'x-b': 'two' });
+    await channel.bindQueue('q3', 'x', 'a');
+    await channel.bindExchange('x', 'x2', '');
+    await channel.bindQueue('q1', 'amq.direct', 'k');
+
+    // Changes after the first save: a queue and an exchange go with their bindings, a binding goes
+    // (its arguments given in another order than when bound), a queue comes back with no bindings.
+    await channel.deleteQueue('q3');
+    await channel.deleteExchange('x2');
+    await channel.unbindQueue('q2', 'x', 'h', { 'x-b': 'two', 'x-any': 1 });
+    await channel.deleteQueue('q2');
+    await channel.assertQueue('q2', { durable: true });
+    await channel.bindQueue('q2', 'x', 'c');
+
+    const expectState = async (url: string) => {
+      const { channel: ch } = await openChannel(url);
+      await ch.checkExchange('x');
+      await ch.checkQueue('q1');
+      await ch.checkQueue('q2');
+      for (const gone of ['q3', 'x2']) {
+        const { channel: c } = await openChannel(url);
+        const check = gone.startsWith('q') ? c.checkQueue(gone) : c.checkExchange(gone);
+        await expect(check).rejects.toThrow('404');
+      }
+      for (const q of ['q1', 'q2']) await ch.purgeQueue(q);
+      for (const key of ['a', 'b', 'c', 'h']) ch.publish('x', key, Buffer.from(key));
+      ch.publish('amq.direct', 'k', Buffer.from('k'));
+      expect((await ch.checkQueue('q1')).messageCount).toBe(2); // a, k
+      expect((await ch.checkQueue('q2')).messageCount).toBe(1); // c
+      await ch.purgeQueue('q1');
+      await ch.purgeQueue('q2');
+    };
+    await expectState(b.url);
+    b = await restart(b, { dataDir, fsync: false });
+    await expectState(b.url);
+
+    // Enough changes that the broker writes the definitions whole again, and some after that.
+    ({ channel } = await openChannel(b.url));
+    for (let i = 0; i < 1200; i++) await channel.assertQueue(`tmp-${i}`, { durable: true });
+    for (let i = 0; i < 1200; i += 2) await channel.deleteQueue(`tmp-${i}`);
+    await channel.unbindQueue('q1', 'amq.direct', 'k');
+    await channel.bindQueue('q1', 'amq.direct', 'k');
+    b = await restart(b, { dataDir, fsync: false });
+    await expectState(b.url);
+    const { channel: ch } = await openChannel(b.url);
+    await ch.checkQueue('tmp-1199');
+    await expect(ch.checkQueue('tmp-1198')).rejects.toThrow('404');
+  });
+
+  it('declaring durable queues writes a change each, not the whole definitions each time', async () => {
+    const dataDir = tempDir();
+    const b = await start({ dataDir, fsync: false });
+    const { channel } = await openChannel(b.url);
+    await channel.assertQueue('first', { durable: true });
+    const definitionsBytes = () =>
+      ['definitions.json', 'definitions.log'].reduce((n, f) => n + statSync(join(dataDir, f)).size, 0);
+    const before = definitionsBytes();
+    for (let i = 0; i < 900; i++)
+      await channel.assertQueue(`queue-with-a-longish-name-${i}`, { durable: true });
+    // Whole saves would have held 900 queues at the end; a change each is about 150 bytes a queue.
+    expect(definitionsBytes() - before).toBeLessThan(900 * 200);
+    expect(readFileSync(join(dataDir, 'definitions.json'), 'utf8')).not.toContain(
+      'queue-with-a-longish-name',
+    );
+  });
+});
+
+/** An in-memory store whose definition writes complete only when the test says so. */
+class DefinitionsGatedStore extends MemoryStore {
+  gate: Promise<void> = Promise.resolve();
+  /** Resolves at the next write of definitions (saved or appended) after it is set. */
+  written: Promise<void> = Promise.resolve();
+  private heard: () => void = () => {};
+  expectWrite(): void {
+    this.written = new Promise((resolve) => {
+      this.heard = resolve;
+    });
+  }
+  override async saveDefinitions(definitions: unknown): Promise<void> {
+    this.heard();
+    await this.gate;
+    return super.saveDefinitions(definitions);
+  }
+  override async appendDefinitions(changes: readonly unknown[]): Promise<void> {
+    this.heard();
+    await this.gate;
+    return super.appendDefinitions(changes);
+  }
+}
+
+describe('output waiting for durable definitions', () => {
+  it('only the replies that report new definitions wait for the store; other clients go on', async () => {
+    const store = new DefinitionsGatedStore();
+    const b = await start({ store });
+    const declarer = await openChannel(b.url);
+    await declarer.channel.assertQueue('before', { durable: true });
+    const { channel: consumer } = await openChannel(b.url);
+    await consumer.assertQueue('live', { durable: false });
+    const inbox = new Inbox();
+    await consumer.consume('live', inbox.onMessage, { noAck: true });
+    const publisher = await openChannel(b.url);
+    const confirms = await publisher.connection.createConfirmChannel();
+
+    let release: () => void = () => {};
+    store.gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    store.expectWrite();
+    let declared = false;
+    const declaring = declarer.channel.assertQueue('new-durable', { durable: true }).then(() => {
+      declared = true;
+    });
+    await store.written; // the declaration reached the store: the queue exists
+    let confirmed = false;
+    confirms.sendToQueue('new-durable', Buffer.from('m'), { persistent: true }, () => {
+      confirmed = true;
+    });
+    let checked = false;
+    const checking = publisher.channel.checkQueue('new-durable').then(() => {
+      checked = true;
+    });
+    publisher.channel.sendToQueue('live', Buffer.from('after'));
+    // The delivery leaves at once. The declare-ok, the confirm of a message routed to the new queue
+    // and another client's passive declare of it wait for the store.
+    await inbox.until(() => inbox.messages.length === 1);
+    expect(inbox.bodies).toEqual(['after']);
+    expect({ declared, confirmed, checked }).toEqual({ declared: false, confirmed: false, checked: false });
+    release();
+    await declaring;
+    await checking;
+    await confirms.waitForConfirms();
+    expect(confirmed).toBe(true);
+    expect((await declarer.channel.checkQueue('new-durable')).messageCount).toBe(1);
   });
 });
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeIo, type StoreIo } from '../../src/store/file-io.js';
 import { FileStore } from '../../src/store/file-store.js';
-import { openStore, tempDir } from './store-helpers.js';
+import { openStore, recordingLogger, tempDir } from './store-helpers.js';
 
 const definitions = (n: number) => ({
   queues: [{ name: `q${n}`, durable: true }],
@@ -21,7 +21,23 @@ describe('the definitions file', () => {
     const { recovered: again } = await openStore(dir);
     expect(again.definitions).toEqual(definitions(1));
     const text = JSON.parse(fs.readFileSync(join(dir, 'definitions.json'), 'utf8'));
-    expect(text).toEqual({ format: 'warren-definitions', version: 1, definitions: definitions(1) });
+    expect(text).toEqual({
+      format: 'warren-definitions',
+      version: 2,
+      logSeq: 0,
+      definitions: definitions(1),
+    });
+  });
+
+  it('reads a definitions file of format version 1', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(
+      join(dir, 'definitions.json'),
+      JSON.stringify({ format: 'warren-definitions', version: 1, definitions: definitions(3) }),
+    );
+    const { recovered } = await openStore(dir);
+    expect(recovered.definitions).toEqual(definitions(3));
+    expect(recovered.definitionChanges).toEqual([]);
   });
 
   it('is replaced by rename: the last of concurrent saves wins, nothing torn is ever read', async () => {
@@ -75,5 +91,159 @@ describe('the definitions file', () => {
     const error = await new FileStore({ dir, fsync: false }).open().catch((err: unknown) => err);
     expect(error).toMatchObject({ code: 'CORRUPT' });
     expect((error as Error).message).toMatch(/definitions\.json is not valid JSON/);
+  });
+});
+
+describe('the definitions log', () => {
+  const change = (n: number) => ({ op: 'queue', name: `q${n}` });
+
+  it('hands back the changes appended after the last save, in order, across restarts', async () => {
+    const dir = tempDir();
+    const first = await openStore(dir);
+    expect(first.recovered.definitionChanges).toEqual([]);
+    // Changes with no save before them count from no definitions.
+    await first.store.appendDefinitions([change(1)]);
+    await first.store.close();
+    const second = await openStore(dir);
+    expect(second.recovered.definitions).toBeUndefined();
+    expect(second.recovered.definitionChanges).toEqual([change(1)]);
+    await second.store.saveDefinitions(definitions(1));
+    await Promise.all([
+      second.store.appendDefinitions([change(2), change(3)]),
+      second.store.appendDefinitions([change(4)]),
+    ]);
+    await second.store.close();
+    const third = await openStore(dir);
+    expect(third.recovered.definitions).toEqual(definitions(1));
+    expect(third.recovered.definitionChanges).toEqual([change(2), change(3), change(4)]);
+    // Appends go on after the records found at open.
+    await third.store.appendDefinitions([change(5)]);
+    await third.store.close();
+    expect((await openStore(dir)).recovered.definitionChanges).toEqual([
+      change(2),
+      change(3),
+      change(4),
+      change(5),
+    ]);
+  });
+
+  it('is emptied by a save, which replaces the changes appended before it', async () => {
+    const dir = tempDir();
+    const { store } = await openStore(dir);
+    await store.appendDefinitions([change(1), change(2)]);
+    // Made while the append runs: the save makes the appends queued before it moot, not those after.
+    const calls = [
+      store.appendDefinitions([change(3)]),
+      store.saveDefinitions(definitions(2)),
+      store.appendDefinitions([change(4)]),
+    ];
+    await Promise.all(calls);
+    await store.close();
+    const { recovered } = await openStore(dir);
+    expect(recovered.definitions).toEqual(definitions(2));
+    expect(recovered.definitionChanges).toEqual([change(4)]);
+  });
+
+  it('replays nothing twice when a crash left the log as it was before a save', async () => {
+    const dir = tempDir();
+    const { store } = await openStore(dir);
+    await store.appendDefinitions([change(1)]);
+    await store.appendDefinitions([change(2)]);
+    await store.close();
+    const log = fs.readFileSync(join(dir, 'definitions.log'));
+    const again = await openStore(dir);
+    await again.store.saveDefinitions(definitions(2));
+    await again.store.appendDefinitions([change(3)]);
+    await again.store.close();
+    // The save's truncation of the log and the append after it lost: the old records are back.
+    fs.writeFileSync(join(dir, 'definitions.log'), log);
+    const { recovered } = await openStore(dir);
+    expect(recovered.definitions).toEqual(definitions(2));
+    expect(recovered.definitionChanges).toEqual([]);
+  });
+
+  it('cuts a torn last record off and appends after the records before it', async () => {
+    const dir = tempDir();
+    const { store } = await openStore(dir);
+    await store.saveDefinitions(definitions(1));
+    await store.appendDefinitions([change(1)]);
+    await store.appendDefinitions([change(2)]);
+    await store.close();
+    const path = join(dir, 'definitions.log');
+    const whole = fs.statSync(path).size;
+    fs.truncateSync(path, whole - 5);
+    const { logger, lines } = recordingLogger();
+    const torn = await openStore(dir, { logger });
+    expect(torn.recovered.definitionChanges).toEqual([change(1)]);
+    expect(torn.recovered.dropped.records).toBe(1);
+    expect(lines.some((l) => l.msg === 'store: torn tail cut off' && l.file === 'definitions.log')).toBe(
+      true,
+    );
+    await torn.store.appendDefinitions([change(3)]);
+    await torn.store.close();
+    expect((await openStore(dir)).recovered.definitionChanges).toEqual([change(1), change(3)]);
+  });
+
+  it('syncs each append in the fsync mode, one write and one sync for the appends made together', async () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const io: StoreIo = {
+      ...nodeIo,
+      async open(path, flags) {
+        const file = await nodeIo.open(path, flags);
+        if (!path.endsWith('definitions.log')) return file;
+        return {
+          writev: (buffers, position) => {
+            calls.push('write');
+            return file.writev(buffers, position);
+          },
+          sync: () => {
+            calls.push('sync');
+            return file.sync();
+          },
+          close: () => file.close(),
+        };
+      },
+    };
+    const { store } = await openStore(dir, { io, fsync: true });
+    await store.appendDefinitions([change(1)]);
+    expect(calls).toEqual(['write', 'sync']);
+    // The first runs alone; the three made while it runs go out together.
+    await Promise.all([1, 2, 3, 4].map((n) => store.appendDefinitions([change(n)])));
+    expect(calls).toEqual(['write', 'sync', 'write', 'sync', 'write', 'sync']);
+  });
+
+  it('writes a failed append again in place, and the next append after it', async () => {
+    const dir = tempDir();
+    let fail = false;
+    const io: StoreIo = {
+      ...nodeIo,
+      async open(path, flags) {
+        const file = await nodeIo.open(path, flags);
+        if (!path.endsWith('definitions.log')) return file;
+        return {
+          writev: async (buffers, position) => {
+            if (fail) {
+              // Half of it reaches the file before the failure.
+              await file.writev([buffers[0].subarray(0, buffers[0].length >> 1)], position);
+              throw new Error('EIO: injected');
+            }
+            return file.writev(buffers, position);
+          },
+          sync: () => file.sync(),
+          close: () => file.close(),
+        };
+      },
+    };
+    const { store } = await openStore(dir, { io });
+    await store.appendDefinitions([change(1)]);
+    fail = true;
+    await expect(store.appendDefinitions([change(2)])).rejects.toMatchObject({ code: 'IO' });
+    fail = false;
+    await store.appendDefinitions([change(3)]);
+    await store.close();
+    const { recovered } = await openStore(dir);
+    expect(recovered.definitionChanges).toEqual([change(1), change(3)]);
+    expect(recovered.dropped.records).toBe(0);
   });
 });

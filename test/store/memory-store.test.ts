@@ -8,6 +8,7 @@ describe('MemoryStore', () => {
     const recovered = await store.open();
     expect(recovered).toEqual({
       definitions: undefined,
+      definitionChanges: [],
       queues: new Map(),
       messages: new Map(),
       maxMessageId: 0,
@@ -51,5 +52,22 @@ describe('MemoryStore', () => {
     value.queues.push('b');
     await store.close();
     expect((await store.open()).definitions).toEqual({ queues: ['a'] });
+  });
+
+  it('keeps the changes appended after the definitions, until the next save', async () => {
+    const store = new MemoryStore();
+    await store.open();
+    await store.saveDefinitions({ queues: ['a'] });
+    const change = { add: 'b' };
+    await store.appendDefinitions([change]);
+    change.add = 'x';
+    await store.appendDefinitions([{ add: 'c' }, { drop: 'a' }]);
+    await store.close();
+    const recovered = await store.open();
+    expect(recovered.definitions).toEqual({ queues: ['a'] });
+    expect(recovered.definitionChanges).toEqual([{ add: 'b' }, { add: 'c' }, { drop: 'a' }]);
+    await store.saveDefinitions({ queues: ['b', 'c'] });
+    await store.close();
+    expect((await store.open()).definitionChanges).toEqual([]);
   });
 });
