@@ -187,7 +187,7 @@ export class LoadConnection {
   /** Declares a queue (or checks it with passive) and returns its ready-message count. */
   async declareQueue(
     queue: string,
-    options: { passive?: boolean; durable?: boolean } = {},
+    options: { passive?: boolean; durable?: boolean; exclusive?: boolean } = {},
   ): Promise<{ messageCount: number; consumerCount: number }> {
     const ok = await this.call(MethodId.QueueDeclareOk, (w) =>
       writeQueueDeclare(
@@ -196,7 +196,7 @@ export class LoadConnection {
         queue,
         options.passive ?? false,
         options.durable ?? false,
-        false,
+        options.exclusive ?? false,
         false,
         false,
         {},

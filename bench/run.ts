@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BrokerProcess, startWarren } from './broker-process.js';
 import { machineBusySeconds } from './cpu.js';
+import { type DefinitionsResult, definitionsReport, manyDefinitions } from './definitions-scenario.js';
 import { type FillDrainResult, fillDrain, fillDrainReport } from './fill-drain.js';
 import {
   IDLE_DEFAULTS,
@@ -34,7 +35,7 @@ import { type RunOptions, type RunResult, runScenario, type Target } from './run
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { median, minus } from './stats.js';
 
-const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'g', 'h', 'i', 'j', 'k'];
+const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'g', 'h', 'i', 'j', 'k', 'l'];
 const LATENCY_RATES = [1000, 10_000];
 const LATENCY_WARMUP_RATE = 10_000;
 const LATENCY_WARMUP_S = 10;
@@ -59,15 +60,18 @@ Options:
                               its idle RSS, and startBroker() to ready in a fresh node; 5 runs each
                            k  fill a durable queue with --messages persistent messages, then
                               time a clean restart and a SIGKILL restart
+                           l  declare --queues durable queues, each bound to amq.direct, one call
+                              at a time, then delete them; another client's round trip meanwhile
   --seconds <s>            measured seconds per run of a to g (default 10)
   --warmup <s>             warm-up seconds per run, not measured (default 2)
   --runs <n>               runs per broker of a to g, alternating between brokers (default 3)
   --window <n>             most messages published and not yet consumed (default 20000; 0: no limit)
   --messages <n>           scenarios h and k: the backlog (default 1000000)
+  --queues <n>             scenario l: the queues (default 5000)
   --no-reference-restart   scenario k: fill the reference broker, but do not restart it
   --smoke                  a quick check that the bench still works: 1 run of 1 s of each of a to g
-                           (g without its warm-up) and h with 20000 messages (or --only), against
-                           warren only
+                           (g without its warm-up), h with 20000 messages and l with 200 queues (or
+                           --only), against warren only
   --json                   also print the results as one JSON line per scenario
   --broker-cpu-prof <dir>  run warren under node --cpu-prof, its profile written into <dir> at exit
                            (summarise it with node build/bench/profile-summary.js <file>); this runs
@@ -99,6 +103,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     window: { type: 'string', default: '20000' },
     messages: { type: 'string', default: '1000000' },
+    queues: { type: 'string', default: '5000' },
     'no-reference-restart': { type: 'boolean', default: false },
     smoke: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
@@ -121,21 +126,23 @@ function numberOption(name: string, text: string, min: number, max: number): num
 }
 
 const smoke = values.smoke;
-const SMOKE_SCENARIOS = 'a,b,c,d,e,f,g,h';
+const SMOKE_SCENARIOS = 'a,b,c,d,e,f,g,h,l';
 const SMOKE_MESSAGES = 20_000;
+const SMOKE_QUEUES = 200;
 const only = (values.only ?? (smoke ? SMOKE_SCENARIOS : SCENARIO_NAMES.join(',')))
   .split(',')
   .map((n) => n.trim())
   .filter((n) => n !== '');
 for (const name of only) if (!SCENARIO_NAMES.includes(name)) fail(`unknown scenario '${name}'`);
 if (only.length === 0) fail('--only names no scenario');
-// In the order of SCENARIO_NAMES, whatever the order asked: k last, as it may restart the reference node.
+// In the order of SCENARIO_NAMES, whatever the order asked, but k last, as it may restart the reference node.
 const throughputScenarios: Scenario[] = Object.values(SCENARIOS).filter((sc) => only.includes(sc.name));
 const runRestarts = only.includes('k');
 const runLatencyScenario = only.includes('g');
 const runFillDrain = only.includes('h');
 const runIdle = only.includes('i');
 const runStart = only.includes('j');
+const runDefinitions = only.includes('l');
 const START_RUNS = 5;
 const options: RunOptions = {
   seconds: smoke ? 1 : numberOption('seconds', values.seconds, 0.1, 3600),
@@ -147,6 +154,10 @@ const messages =
   smoke && values.messages === '1000000'
     ? SMOKE_MESSAGES
     : Math.floor(numberOption('messages', values.messages, 1, 1e8));
+const queueCount =
+  smoke && values.queues === '5000'
+    ? SMOKE_QUEUES
+    : Math.floor(numberOption('queues', values.queues, 1, 1e6));
 const referenceUrl = smoke ? undefined : process.env.REFERENCE_URL || undefined;
 const referencePid = process.env.REFERENCE_PID ? Number(process.env.REFERENCE_PID) : undefined;
 if (referencePid !== undefined && !Number.isInteger(referencePid)) fail('REFERENCE_PID is not a pid');
@@ -450,6 +461,35 @@ async function fillAndDrain(nodeArgs: string[]): Promise<boolean> {
   return results.every((r) => r.error === undefined);
 }
 
+/** Scenario l against a fresh warren (data directory, fsync on) and the reference; true if all is well. */
+async function definitions(nodeArgs: string[]): Promise<boolean> {
+  console.log('');
+  console.log(
+    `scenario l: ${int(queueCount)} durable queues declared and bound to amq.direct, one call at a time, ` +
+      'then deleted; another connection pings itself through a queue every 5 ms meanwhile',
+  );
+  const results: DefinitionsResult[] = [];
+  const dataDir = newDataDir();
+  try {
+    const warren = await startWarren(cliPath, { dataDir, nodeArgs });
+    try {
+      results.push(await manyDefinitions('warren', warren.url, warren.pid, queueCount));
+    } finally {
+      await warren.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (referenceUrl) results.push(await manyDefinitions('reference', referenceUrl, referencePid, queueCount));
+  for (const line of definitionsReport(results)) console.log(line);
+  console.log(
+    'declare/s: queues declared and bound per second; delete/s: deleted per second; µs/q: broker cpu per ' +
+      "queue in each phase; ping ms: the other connection's round trip, p50/p99, in each phase.",
+  );
+  if (values.json) console.log(JSON.stringify({ scenario: 'l', queues: queueCount, results }));
+  return results.every((r) => r.error === undefined);
+}
+
 /** Scenario i against a fresh warren (--in-memory) and a reference node; true if warren opened them all. */
 async function idle(nodeArgs: string[]): Promise<boolean> {
   console.log('');
@@ -599,6 +639,7 @@ async function main(): Promise<number> {
   if (runFillDrain) ok = (await fillAndDrain(nodeArgs)) && ok;
   if (runIdle) ok = (await idle(nodeArgs)) && ok;
   if (runStart) ok = (await start()) && ok;
+  if (runDefinitions) ok = (await definitions(nodeArgs)) && ok;
   if (runRestarts) ok = (await restarts(nodeArgs)) && ok;
 
   if (throughputScenarios.length > 0) {

@@ -308,8 +308,8 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
 
   /**
    * Calls back once the store holds the definitions of `generation` (at once if it does). A connection
-   * that read input while definitions were unsaved holds its output until then: no declare-ok, nor a
-   * confirm of a message routed to a new queue, leaves before the definitions it depends on are on disk.
+   * whose output may report unsaved definitions holds it until then (Connection.dependOnDefinitions): no
+   * declare-ok, nor a confirm of a message routed to a new queue, leaves before they are on disk.
    */
   whenDefinitionsSaved(generation: number, callback: () => void): void {
     if (generation <= this.definitionsSavedGeneration) callback();
@@ -321,6 +321,7 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
    * saved when enough changes have been appended since the last whole save (or the store cannot append).
    */
   private async saveDefinitions(): Promise<void> {
+    // Changes made in the same turn of the event loop share one write.
     await new Promise((resolve) => setImmediate(resolve));
     while (this.definitionChanges.length > 0) {
       const generation = this.definitionsGeneration;

@@ -146,8 +146,8 @@ export class Channel {
       return amqpError(ReplyCode.UNEXPECTED_FRAME, what, 60, 40);
     }
     const err = this.dispatch(method);
-    // A reply may report definitions not saved yet (a declare-ok, say, or a passive declare's of a queue
-    // another connection just declared): it waits for them. Publishes and acks send no reply.
+    // A reply may report definitions not saved yet: a declare-ok, or the reply to a passive declare of a
+    // queue another connection has just declared. It waits for them. Publishes and acks get no reply.
     const id = method.id;
     if (
       id !== MethodId.BasicPublish &&

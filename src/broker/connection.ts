@@ -528,8 +528,9 @@ export class Connection implements FrameHandler {
 
   /**
    * What this connection writes from now on may report durable definitions the store does not hold yet:
-   * it waits for them. Deliveries and plain publishes never call this, so a client that declares durable
-   * queues holds up only its own replies, and those of clients that ask about what it declared.
+   * it waits for them. Called for method replies and confirms, never for deliveries or plain publishes:
+   * while one client declares durable queues, only connections that are sent a reply or a confirm in
+   * that time wait, and only for the definitions changed before it.
    */
   dependOnDefinitions(): void {
     const host = this.host;
