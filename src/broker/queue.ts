@@ -57,6 +57,8 @@ export class Queue {
   readonly kind = 'queue' as const;
   routeEpoch = 0;
   readonly ready = new Deque<ReadyEntry>();
+  /** Body bytes of the ready messages held in memory (not those paged out): their share of the budget. */
+  private readyBytes = 0;
   readonly consumers: Consumer[] = [];
   /** Bindings where this queue is the destination. */
   readonly bindings = new Set<Binding>();
@@ -109,6 +111,7 @@ export class Queue {
         message.compact();
       }
       this.ready.push(message);
+      this.readyBytes += message.bodySize;
       this.events.messageBytes(message.bodySize);
     }
     if (this.consumers.length > 0) this.dispatch();
@@ -124,9 +127,12 @@ export class Queue {
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
       if (typeof entry !== 'number') {
-        return entry instanceof RequeuedMessage
-          ? { message: entry.message, redelivered: true }
-          : { message: entry, redelivered: false };
+        if (entry instanceof RequeuedMessage) {
+          this.readyBytes -= entry.message.bodySize;
+          return { message: entry.message, redelivered: true };
+        }
+        this.readyBytes -= entry.bodySize;
+        return { message: entry, redelivered: false };
       }
       const id = entry < 0 ? -entry : entry;
       const stored = this.store.read(id);
@@ -224,8 +230,10 @@ export class Queue {
     this.unacked -= messages.length;
     let inOrder = true;
     for (let i = 0; i < messages.length; i++) {
-      messages[i].compact();
-      if (i > 0 && messages[i].seq < messages[i - 1].seq) inOrder = false;
+      const m = messages[i];
+      m.compact();
+      this.readyBytes += m.bodySize;
+      if (i > 0 && m.seq < messages[i - 1].seq) inOrder = false;
     }
     const back = inOrder ? messages : [...messages].sort((a, b) => a.seq - b.seq);
     const ready = this.ready;
@@ -246,17 +254,21 @@ export class Queue {
 
   /** Removes all ready messages; returns how many there were. */
   purge(): number {
-    const removed = this.ready.drain();
-    if (this.persistent && this.unacked === 0) {
-      // With nothing unacked, the store holds exactly the ready messages of the queue: one record drops
-      // them all, rather than one per message.
-      this.store.dropQueue(this.storeKey);
-      this.releaseBytes(removed);
-      return removed.length;
+    if (!this.persistent || this.unacked === 0) {
+      // Nothing to tell the store message by message: a transient queue's messages are not in it, and
+      // with nothing unacked it holds exactly the ready messages of the queue, which one record drops.
+      if (this.persistent) this.store.dropQueue(this.storeKey);
+      return this.dropReady();
     }
+    const removed = this.ready.drain();
+    this.events.messageBytes(-this.readyBytes);
+    this.readyBytes = 0;
     for (const e of removed) {
       if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
-      else this.gone(e instanceof RequeuedMessage ? e.message : e);
+      else {
+        const message = e instanceof RequeuedMessage ? e.message : e;
+        if (message.stored) this.store.remove(this.storeKey, message.seq);
+      }
     }
     return removed.length;
   }
@@ -278,22 +290,23 @@ export class Queue {
     if (this.consumers.length === 0 && this.autoDelete && this.hadConsumers) this.events.queueUnused(this);
   }
 
-  /** Ready entries dropped at once: their bodies leave the memory budget (paged ones never counted). */
-  private releaseBytes(removed: readonly ReadyEntry[]): void {
-    let bytes = 0;
-    for (const e of removed) {
-      if (typeof e !== 'number') bytes += (e instanceof RequeuedMessage ? e.message : e).bodySize;
-    }
-    this.events.messageBytes(-bytes);
+  /**
+   * Drops every ready entry at once, however many: their bodies leave the memory budget in one step (paged
+   * ones never counted). Returns how many there were.
+   */
+  private dropReady(): number {
+    const count = this.ready.length;
+    this.ready.clear();
+    this.events.messageBytes(-this.readyBytes);
+    this.readyBytes = 0;
+    return count;
   }
 
   /** Marks the queue deleted and drops its messages; returns the number of ready messages it had. */
   markDeleted(): number {
-    const removed = this.ready.drain();
-    this.releaseBytes(removed);
     // Its unacked messages are released too: acks for them later change nothing.
     if (this.persistent) this.store.dropQueue(this.storeKey);
     this.deleted = true;
-    return removed.length;
+    return this.dropReady();
   }
 }

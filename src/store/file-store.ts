@@ -89,6 +89,11 @@ const DEFAULT_INDEX_COMPACT_BYTES = 16 * 1024 * 1024;
 const INDEX_BYTES_PER_ENTRY = 40;
 /** How long delivered marks (and retries after a failure) may wait for a batch. */
 const LAZY_FLUSH_MS = 100;
+/**
+ * Messages of dropped queues released per turn of the event loop: a queue of a million is let go over
+ * about 16 turns of a few milliseconds, not in one stop of every client for tens of milliseconds.
+ */
+const RELEASE_SLICE = 65_536;
 
 type State = 'new' | 'opening' | 'open' | 'closing' | 'closed';
 
@@ -138,6 +143,9 @@ export class FileStore implements Store {
   private inFlight = false;
   private closing: Promise<void> | undefined;
   private lastErrorLogged = 0;
+  /** Ids of dropped queues' messages still to release (their segments' references), oldest first. */
+  private releasing: { ids: Float64Array; next: number }[] = [];
+  private releaseScheduled = false;
 
   constructor(options: FileStoreOptions) {
     this.dir = options.dir;
@@ -325,7 +333,15 @@ export class FileStore implements Store {
     if (this.state !== 'open') return;
     const state = this.queues.get(queue);
     if (state === undefined || state.entries.size === 0) return;
-    state.entries.forEach(this.releaseMessage);
+    if (state.entries.size <= RELEASE_SLICE) state.entries.forEach(this.releaseMessage);
+    else {
+      // The ids are copied out (a memory copy); each message is released in a later slice.
+      this.releasing.push({ ids: state.entries.toArrays().ids, next: 0 });
+      if (!this.releaseScheduled) {
+        this.releaseScheduled = true;
+        setImmediate(this.releaseSlice);
+      }
+    }
     this.liveEntries -= state.entries.size;
     state.entries.clear();
     encodeDropRecord(this.indexOut, state.number);
@@ -425,6 +441,8 @@ export class FileStore implements Store {
   private async shutDown(): Promise<void> {
     this.state = 'closing';
     let error: Error | undefined;
+    // What dropped queues still hold is let go now, so that the last batches delete their segments.
+    this.releaseSlice(Number.POSITIVE_INFINITY);
     // Everything buffered, delivered marks included, goes out in last batches; callers may still add
     // afterSync callbacks while those run, so drain until nothing is left.
     do {
@@ -507,6 +525,25 @@ export class FileStore implements Store {
     this.markDirty(segment);
     return segment;
   }
+
+  /** Releases up to RELEASE_SLICE messages of dropped queues (all of them with Infinity). */
+  private readonly releaseSlice = (limit = RELEASE_SLICE): void => {
+    this.releaseScheduled = false;
+    let left = limit;
+    const releasing = this.releasing;
+    while (left > 0 && releasing.length > 0) {
+      const r = releasing[0];
+      const end = Math.min(r.ids.length, r.next + left);
+      for (let i = r.next; i < end; i++) this.releaseMessage(r.ids[i]);
+      left -= end - r.next;
+      r.next = end;
+      if (end === r.ids.length) releasing.shift();
+    }
+    if (releasing.length > 0 && !this.releaseScheduled) {
+      this.releaseScheduled = true;
+      setImmediate(this.releaseSlice);
+    }
+  };
 
   /** One queue released the message: once none holds it, its segment loses a reference. */
   private readonly releaseMessage = (messageId: number): void => {

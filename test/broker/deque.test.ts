@@ -39,6 +39,11 @@ describe('Deque', () => {
         for (let i = 0; i < model.length; i++) expect(d.at(i)).toBe(model[i]);
         expect(d.drain()).toEqual(model);
         expect(d.length).toBe(0);
+        // And it works on after a drain.
+        for (let i = 0; i < 20; i++) d.push(i);
+        d.unshift(-1);
+        expect(d.shift()).toBe(-1);
+        expect([...d]).toEqual(Array.from({ length: 20 }, (_, i) => i));
       }),
       { numRuns: 200 },
     );

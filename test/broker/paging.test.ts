@@ -128,4 +128,55 @@ describe('paging persistent backlogs', () => {
     expect(again && [again.content.toString(), again.fields.redelivered]).toEqual(['m0', true]);
     expect((await channel.checkQueue('paged-requeue')).messageCount).toBe(total - 1);
   });
+
+  it('purges and deletes give the memory budget back exactly, with messages ready, unacked, requeued and paged', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
+    dirs.push(dataDir);
+    const b = await start({ dataDir, fsync: false });
+    const bytes = (from: number, to: number) => {
+      let n = 0;
+      for (let i = from; i < to; i++) n += `m${i}`.length;
+      return n;
+    };
+    const holdUnacked = async (queue: string, count: number) => {
+      const { connection, channel } = await openChannel(b.url);
+      const inbox = new Inbox();
+      await channel.prefetch(count);
+      await channel.consume(queue, inbox.onMessage);
+      await inbox.count(count, 10_000);
+      return { connection, channel };
+    };
+
+    // Ready (in memory and paged) and requeued, nothing unacked: the purge drops everything at once.
+    await fill(b, 'budget-a');
+    expect(b.broker.queuedBytes).toBe(bytes(0, PAGE_OUT_AFTER));
+    const a = await holdUnacked('budget-a', 100);
+    await a.channel.close(); // the 100 come back, requeued
+    const { channel } = await openChannel(b.url);
+    expect((await channel.purgeQueue('budget-a')).messageCount).toBe(total);
+    expect(b.broker.queuedBytes).toBe(0);
+
+    // With unacked messages the purge leaves them counted until they come back; the deletion drops them.
+    await fill(b, 'budget-b');
+    const held = await holdUnacked('budget-b', 100);
+    expect((await channel.purgeQueue('budget-b')).messageCount).toBe(total - 100);
+    expect(b.broker.queuedBytes).toBe(bytes(0, 100));
+    await held.channel.close();
+    expect((await channel.checkQueue('budget-b')).messageCount).toBe(100);
+    expect(b.broker.queuedBytes).toBe(bytes(0, 100));
+    expect((await channel.deleteQueue('budget-b')).messageCount).toBe(100);
+    expect(b.broker.queuedBytes).toBe(0);
+
+    // A transient queue: deleted with messages ready, requeued and unacked.
+    await channel.assertQueue('budget-c', { durable: false });
+    for (let i = 0; i < 1000; i++) channel.sendToQueue('budget-c', Buffer.from(`m${i}`));
+    const c = await holdUnacked('budget-c', 50);
+    await c.channel.recover(); // the 50 come back, requeued, and go out again
+    expect(b.broker.queuedBytes).toBe(bytes(0, 1000));
+    expect((await channel.deleteQueue('budget-c')).messageCount).toBe(950);
+    // The unacked ones are still held by the consumer's channel, until it goes.
+    expect(b.broker.queuedBytes).toBe(bytes(0, 50));
+    await c.connection.close();
+    expect(b.broker.queuedBytes).toBe(0);
+  });
 });

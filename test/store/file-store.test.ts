@@ -237,6 +237,46 @@ describe('FileStore segment deletion', () => {
   });
 });
 
+describe('FileStore dropping a long queue', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('releases its messages over later turns: its segments go, messages another queue holds stay', async () => {
+    const dir = tempDir();
+    const { store } = await openStore(dir, { segmentSize: 256 * 1024 });
+    const count = 150_000; // more than two slices of releases
+    for (let id = 1; id <= count; id++) store.publish(message(id), id <= 50 ? ['big', 'other'] : ['big']);
+    await synced(store);
+    const full = store.diskUsage().segments;
+    expect(full).toBeGreaterThan(10);
+
+    store.dropQueue('big');
+    for (let i = 0; i < 3; i++) await turn();
+    await synced(store);
+    // Left: the first segment, with the messages 'other' holds, and the active one.
+    expect(store.diskUsage().segments).toBe(2);
+    expect(segmentFiles(dir)).toHaveLength(2);
+    expect(store.read(50)?.routingKey).toBe('key.50');
+    await store.close();
+    const { recovered } = await openStore(dir);
+    expect(entries(recovered, 'other').map(([id]) => id)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    expect(recovered.queues.has('big')).toBe(false);
+  });
+
+  it('finishes the release when closed right after the drop', async () => {
+    const dir = tempDir();
+    const { store } = await openStore(dir, { segmentSize: 256 * 1024 });
+    for (let id = 1; id <= 100_000; id++) store.publish(message(id), ['big']);
+    await synced(store);
+    expect(segmentFiles(dir).length).toBeGreaterThan(10);
+    store.dropQueue('big');
+    await store.close();
+    // Deleted by the store's last batches, not left for the next open to find.
+    expect(segmentFiles(dir).length).toBeLessThanOrEqual(1);
+  });
+});
+
 describe('FileStore group commit', () => {
   it('calls afterSync back in call order, across batches, never synchronously', async () => {
     const { store } = await openStore(tempDir(), { fsync: true });
