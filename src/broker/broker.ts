@@ -145,8 +145,14 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     const changes = (recovered.definitionChanges ?? []) as DefinitionChange[];
     if (recovered.definitions !== undefined || changes.length > 0) {
       const definitions = applyDefinitionChanges(recovered.definitions as Definitions | undefined, changes);
-      const problems = importDefinitions(definitions, (name) => this.vhosts.get(name));
-      for (const p of problems) this.log.warn(p);
+      // Restoring them changes nothing the store does not hold already.
+      this.restoringDefinitions = true;
+      try {
+        const problems = importDefinitions(definitions, (name) => this.vhosts.get(name));
+        for (const p of problems) this.log.warn(p);
+      } finally {
+        this.restoringDefinitions = false;
+      }
     }
     const byKey = new Map<string, Queue>();
     for (const v of this.vhosts.values())
@@ -276,12 +282,14 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     this.blockedConnections.add(connection);
   }
 
+  private restoringDefinitions = false;
   /** Counts durable definition changes; connections wait for the one their output may report. */
   definitionsGeneration = 0;
   /** The generation the store holds (or failed to: the failure is logged, as before). */
   definitionsSavedGeneration = 0;
 
   definitionsChanged(change: DurableChange): void {
+    if (this.restoringDefinitions) return;
     const name = vhostOf(change);
     let c: DefinitionChange;
     switch (change.op) {

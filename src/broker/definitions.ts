@@ -137,6 +137,47 @@ function bindingKey(b: BindingDefinition): string {
   return `${b.source}\u0000${b.destinationKind}\u0000${b.destination}\u0000${b.routingKey}\u0000${canonical(textToTable(b.arguments))}`;
 }
 
+/** One vhost's definitions while changes are applied: bindings indexed by their ends too. */
+class WorkingVhost {
+  readonly exchanges = new Map<string, ExchangeDefinition>();
+  readonly queues = new Map<string, QueueDefinition>();
+  readonly bindings = new Map<string, BindingDefinition>();
+  /** Binding keys by end: "s\0<source>", "queue\0<name>" and "exchange\0<name>" for destinations. */
+  private readonly byEnd = new Map<string, Set<string>>();
+
+  bind(b: BindingDefinition): void {
+    const key = bindingKey(b);
+    this.bindings.set(key, b);
+    this.index(`s\u0000${b.source}`, key);
+    this.index(`${b.destinationKind}\u0000${b.destination}`, key);
+  }
+
+  unbind(key: string): void {
+    const b = this.bindings.get(key);
+    if (!b) return;
+    this.bindings.delete(key);
+    this.byEnd.get(`s\u0000${b.source}`)?.delete(key);
+    this.byEnd.get(`${b.destinationKind}\u0000${b.destination}`)?.delete(key);
+  }
+
+  /** Removes every binding with this end (a deleted exchange or queue), in time of its count of them. */
+  unbindEnd(end: string): void {
+    const keys = this.byEnd.get(end);
+    if (!keys) return;
+    for (const key of [...keys]) this.unbind(key);
+    this.byEnd.delete(end);
+  }
+
+  private index(end: string, key: string): void {
+    let keys = this.byEnd.get(end);
+    if (!keys) {
+      keys = new Set();
+      this.byEnd.set(end, keys);
+    }
+    keys.add(key);
+  }
+}
+
 /**
  * The definitions document with the changes applied in order (undefined for none stored yet). Changes
  * of a vhost the document does not name add it.
@@ -145,16 +186,11 @@ export function applyDefinitionChanges(
   defs: Definitions | undefined,
   changes: readonly DefinitionChange[],
 ): Definitions {
-  interface Working {
-    exchanges: Map<string, ExchangeDefinition>;
-    queues: Map<string, QueueDefinition>;
-    bindings: Map<string, BindingDefinition>;
-  }
-  const vhosts = new Map<string, Working>();
-  const working = (name: string): Working => {
+  const vhosts = new Map<string, WorkingVhost>();
+  const working = (name: string): WorkingVhost => {
     let w = vhosts.get(name);
     if (!w) {
-      w = { exchanges: new Map(), queues: new Map(), bindings: new Map() };
+      w = new WorkingVhost();
       vhosts.set(name, w);
     }
     return w;
@@ -169,12 +205,9 @@ export function applyDefinitionChanges(
       const w = working(d.name);
       for (const x of d.exchanges) w.exchanges.set(x.name, x);
       for (const q of d.queues) w.queues.set(q.name, q);
-      for (const b of d.bindings) w.bindings.set(bindingKey(b), b);
+      for (const b of d.bindings) w.bind(b);
     }
   }
-  const dropBindings = (w: Working, ofEnd: (b: BindingDefinition) => boolean) => {
-    for (const [key, b] of w.bindings) if (ofEnd(b)) w.bindings.delete(key);
-  };
   for (const c of changes) {
     const w = working(c.vhost);
     switch (c.op) {
@@ -199,20 +232,18 @@ export function applyDefinitionChanges(
           routingKey: c.routingKey,
           arguments: c.arguments,
         };
-        if (c.op === 'bind') w.bindings.set(bindingKey(b), b);
-        else w.bindings.delete(bindingKey(b));
+        if (c.op === 'bind') w.bind(b);
+        else w.unbind(bindingKey(b));
         break;
       }
       case 'delete-exchange':
         w.exchanges.delete(c.name);
-        dropBindings(
-          w,
-          (b) => b.source === c.name || (b.destinationKind === 'exchange' && b.destination === c.name),
-        );
+        w.unbindEnd(`s\u0000${c.name}`);
+        w.unbindEnd(`exchange\u0000${c.name}`);
         break;
       case 'delete-queue':
         w.queues.delete(c.name);
-        dropBindings(w, (b) => b.destinationKind === 'queue' && b.destination === c.name);
+        w.unbindEnd(`queue\u0000${c.name}`);
         break;
       default:
         throw new Error(`definitions: unknown change ${JSON.stringify((c as { op?: unknown }).op)}`);
