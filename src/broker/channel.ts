@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type FieldTable,
+  hasExpiration,
   hasUserId,
   type Method,
   MethodId,
@@ -41,6 +42,7 @@ import type { Connection } from './connection.js';
 import { Consumer } from './consumer.js';
 import { amqpError, notImplemented, truncateShortstr } from './errors.js';
 import type { Exchange } from './exchange/exchange.js';
+import { parseExpiration } from './expiration.js';
 import { Message } from './message.js';
 import type { Queue } from './queue.js';
 import type { VirtualHost } from './vhost.js';
@@ -445,6 +447,11 @@ export class Channel {
         ),
       );
     }
+    if (hasExpiration(message.properties)) {
+      const ttl = parseExpiration(message.props.expiration ?? '');
+      if (typeof ttl === 'string') return withPublish(amqpError(ReplyCode.PRECONDITION_FAILED, ttl));
+      message.ttl = ttl;
+    }
     if (this.txMode) {
       this.txPublishes.push({ exchange, message, mandatory: this.publishMandatory });
       return undefined;
@@ -507,6 +514,8 @@ export class Channel {
    * durable queue). The store hears of the message before any queue can deliver or drop it.
    */
   private route(exchange: Exchange, message: Message, mandatory: boolean): boolean {
+    // A TTL counts from the message's arrival in its queues (for a transaction's, the commit).
+    if (message.ttl >= 0) message.expiresAt = Date.now() + message.ttl;
     const queues = this.vhost.route(exchange, message.routingKey, message);
     const n = queues.length;
     let durable: string[] | undefined;

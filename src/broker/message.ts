@@ -21,6 +21,13 @@ export class Message {
   readonly seq: number;
   /** Written to the store (persistent, and routed to at least one durable queue). */
   stored = false;
+  /** The expiration property's TTL in milliseconds, or -1 without one. */
+  ttl = -1;
+  /**
+   * With a TTL: when it expires (Date.now() milliseconds), set as it is routed; it is dropped once it is
+   * at the head of a queue after that. 0 without a TTL.
+   */
+  expiresAt = 0;
   private decoded: BasicProperties | undefined;
 
   /** The body's length in bytes. */

@@ -1,10 +1,11 @@
 // A queue: ready messages in publish order, consumers served round-robin within their prefetch, and the
 // count of messages delivered and not yet acked.
-import type { FieldTable } from '../protocol/index.js';
+import { type FieldTable, hasExpiration } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
 import type { Consumer } from './consumer.js';
 import { Deque } from './deque.js';
 import type { Binding } from './exchange/exchange.js';
+import { parseExpiration } from './expiration.js';
 import { Message, RequeuedMessage } from './message.js';
 
 /** The connection an exclusive queue belongs to. */
@@ -42,6 +43,9 @@ export const PAGE_OUT_AFTER = 32_768;
  */
 const COMPACT_BEHIND = 1000;
 
+/** The longest delay setTimeout takes (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * A ready entry: a message in memory, one coming back after a delivery, or the id of a stored message
  * paged out to disk (negative when it had been delivered before: it goes out redelivered).
@@ -59,6 +63,11 @@ export class Queue {
   readonly ready = new Deque<ReadyEntry>();
   /** Body bytes of the ready messages held in memory (not those paged out): their share of the budget. */
   private readyBytes = 0;
+  /** Set while a message with a TTL is at the head: it drops the head once it has expired. */
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryTimerAt = 0;
+  /** When the queue's messages were restored after a restart: their TTLs count from then. */
+  private restoredAt = 0;
   readonly consumers: Consumer[] = [];
   /** Bindings where this queue is the destination. */
   readonly bindings = new Set<Binding>();
@@ -104,7 +113,8 @@ export class Queue {
 
   /** A routed message arrives. */
   enqueue(message: Message): void {
-    if (message.stored && this.pagesOut && this.ready.length >= PAGE_OUT_AFTER) {
+    // A message with a TTL stays in memory, where its expiry is kept.
+    if (message.stored && this.pagesOut && this.ready.length >= PAGE_OUT_AFTER && message.expiresAt === 0) {
       this.ready.push(message.seq);
     } else {
       if (message.inPieces && (this.consumers.length === 0 || this.ready.length >= COMPACT_BEHIND)) {
@@ -115,6 +125,7 @@ export class Queue {
       this.events.messageBytes(message.bodySize);
     }
     if (this.consumers.length > 0) this.dispatch();
+    else if (message.expiresAt !== 0 && this.ready.length === 1) this.armExpiry();
   }
 
   /**
@@ -127,12 +138,14 @@ export class Queue {
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
       if (typeof entry !== 'number') {
-        if (entry instanceof RequeuedMessage) {
-          this.readyBytes -= entry.message.bodySize;
-          return { message: entry.message, redelivered: true };
+        const message = entry instanceof RequeuedMessage ? entry.message : entry;
+        this.readyBytes -= message.bodySize;
+        // Expired at the head of the queue: dropped, as RabbitMQ drops it (there is no dead-lettering).
+        if (message.expiresAt !== 0 && message.expiresAt < Date.now()) {
+          this.gone(message);
+          continue;
         }
-        this.readyBytes -= entry.bodySize;
-        return { message: entry, redelivered: false };
+        return { message, redelivered: entry !== message };
       }
       const id = entry < 0 ? -entry : entry;
       const stored = this.store.read(id);
@@ -142,6 +155,18 @@ export class Queue {
       }
       const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
       message.stored = true;
+      if (this.restoredAt !== 0 && hasExpiration(stored.properties)) {
+        // Its arrival time was not stored: its TTL counts from the restart.
+        const ttl = parseExpiration(message.props.expiration ?? '');
+        if (typeof ttl === 'number') {
+          message.ttl = ttl;
+          message.expiresAt = this.restoredAt + ttl;
+          if (message.expiresAt < Date.now()) {
+            this.store.remove(this.storeKey, id);
+            continue;
+          }
+        }
+      }
       this.events.messageBytes(message.bodySize);
       return { message, redelivered: entry < 0 };
     }
@@ -177,12 +202,14 @@ export class Queue {
     } finally {
       this.dispatching = false;
     }
+    if (this.ready.length > 0) this.armExpiry();
   }
 
   /** basic.get: the next ready message, or undefined. */
   take(noAck: boolean): { message: Message; redelivered: boolean } | undefined {
     const got = this.next();
     if (!got) return undefined;
+    if (this.ready.length > 0) this.armExpiry();
     const { message } = got;
     if (noAck) this.gone(message);
     else {
@@ -210,8 +237,45 @@ export class Queue {
 
   /** A message recovered after a restart, in publish order: left on disk until its turn comes. */
   restorePaged(messageId: number, delivered: boolean): void {
+    if (this.restoredAt === 0) this.restoredAt = Date.now();
     this.ready.push(delivered ? -messageId : messageId);
   }
+
+  /** Drops the messages at the head whose TTL has run out. */
+  private dropExpired(now: number): void {
+    for (;;) {
+      const head = this.ready.peek();
+      if (head === undefined || typeof head === 'number') return;
+      const message = head instanceof RequeuedMessage ? head.message : head;
+      if (message.expiresAt === 0 || message.expiresAt >= now) return;
+      this.ready.shift();
+      this.readyBytes -= message.bodySize;
+      this.gone(message);
+    }
+  }
+
+  /**
+   * With a message with a TTL at the head, a timer drops it once it has expired (RabbitMQ expires
+   * messages at the head only: one behind a longer-lived one waits for it).
+   */
+  private armExpiry(): void {
+    const head = this.ready.peek();
+    if (head === undefined || typeof head === 'number') return;
+    const at = (head instanceof RequeuedMessage ? head.message : head).expiresAt;
+    if (at === 0 || (this.expiryTimer !== undefined && this.expiryTimerAt <= at)) return;
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimerAt = at;
+    // A millisecond past the expiry; a TTL beyond the longest timer is waited out in steps.
+    this.expiryTimer = setTimeout(this.onExpiry, Math.min(MAX_TIMER_MS, Math.max(0, at + 1 - Date.now())));
+    this.expiryTimer.unref();
+  }
+
+  private readonly onExpiry = (): void => {
+    this.expiryTimer = undefined;
+    if (this.deleted) return;
+    this.dropExpired(Date.now());
+    this.armExpiry();
+  };
 
   /**
    * Unacked deliveries come back: each takes its original place (by publish order) among the ready
@@ -250,6 +314,9 @@ export class Queue {
       else ready.unshift(new RequeuedMessage(back[j--]));
     }
     while (i >= 0) ready.unshift(older[i--]);
+    // One that expired while it was out is dropped now that it is back at the head.
+    this.dropExpired(Date.now());
+    this.armExpiry();
   }
 
   /** Removes all ready messages; returns how many there were. */
@@ -295,6 +362,10 @@ export class Queue {
    * ones never counted). Returns how many there were.
    */
   private dropReady(): number {
+    if (this.expiryTimer !== undefined) {
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+    }
     const count = this.ready.length;
     this.ready.clear();
     this.events.messageBytes(-this.readyBytes);

@@ -7,6 +7,7 @@ const CONTENT_TYPE = 0x8000;
 const CONTENT_ENCODING = 0x4000;
 const HEADERS = 0x2000;
 const DELIVERY_MODE = 0x1000;
+const EXPIRATION = 0x0100;
 const USER_ID = 0x0010;
 
 /** The delivery-mode property (1 transient, 2 persistent), or 0 when absent or unreadable. */
@@ -32,4 +33,9 @@ export function deliveryModeOf(raw: Buffer): number {
 /** Whether the user-id property is present (checked on every publish, so read from the flags alone). */
 export function hasUserId(raw: Buffer): boolean {
   return raw.length >= 2 && (raw.readUInt16BE(0) & USER_ID) !== 0;
+}
+
+/** Whether the expiration property is present (checked on every publish, so read from the flags alone). */
+export function hasExpiration(raw: Buffer): boolean {
+  return raw.length >= 2 && (raw.readUInt16BE(0) & EXPIRATION) !== 0;
 }
