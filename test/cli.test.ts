@@ -163,6 +163,43 @@ describe('the warren command', () => {
     expect(code).toBe(2);
   });
 
+  it('an in-memory start loads neither node:crypto nor node:zlib: they wait until something needs them', async () => {
+    // About 4 ms of start each (bench scenario j). A preload reports the built-in modules loaded when
+    // the server listens.
+    const dir = mkdtempSync(join(tmpdir(), 'warren-preload-'));
+    try {
+      const preload = join(dir, 'report.cjs');
+      writeFileSync(
+        preload,
+        `const net = require('node:net');
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  this.once('listening', () => process.stderr.write('LOADED ' + process.moduleLoadList.join(' ') + '\\n'));
+  return listen.apply(this, args);
+};
+`,
+      );
+      const child = spawn(process.execPath, ['--require', preload, cli, '--port', '0', '--in-memory'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      children.push(child);
+      const loaded = await new Promise<string[]>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no report from the preload')), 5000);
+        createInterface({ input: child.stderr }).on('line', (line) => {
+          if (!line.startsWith('LOADED ')) return;
+          clearTimeout(timer);
+          resolve(line.slice(7).split(' '));
+        });
+      });
+      expect(loaded).toContain('net'); // the report is of the right process
+      expect(loaded.filter((m) => m === 'crypto' || m === 'zlib')).toEqual([]);
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('starts and serves with a code cache that does not fit its Node, and with none', async () => {
     // A copy of the package's command, to spoil its code cache without touching the built one.
     const pkg = mkdtempSync(join(tmpdir(), 'warren-cache-'));

@@ -1,7 +1,8 @@
 // One channel of a connection (spec 2.2.5): publish assembly (method, header, body frames) into a
 // Message, routing through the vhost, consumers, the unacked deliveries of its consumers and gets
 // (ordered by delivery tag), qos, publisher confirms and transactions.
-import { randomBytes } from 'node:crypto';
+
+import { randomBytes } from '../builtins.js';
 import {
   type FieldTable,
   hasExpiration,

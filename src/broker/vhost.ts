@@ -1,6 +1,7 @@
 // A virtual host: the namespace of exchanges, queues and bindings, with their declare, bind, delete and
 // lookup rules and RabbitMQ's reply codes and texts for each refusal.
-import { randomBytes } from 'node:crypto';
+
+import { randomBytes } from '../builtins.js';
 import { type FieldTable, type FieldValue, ProtocolError, ReplyCode, TypedValue } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
 import { amqpError } from './errors.js';

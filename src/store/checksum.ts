@@ -5,14 +5,10 @@
 // while node's zlib.crc32 costs ~90-200 ns a call below 256 bytes but runs at ~3 GB/s on large
 // buffers against ~0.9 GB/s for the loop. So short ranges use the table and long ones zlib; both
 // compute the same function, so a record's checksum does not depend on which one ran.
-import zlib from 'node:zlib';
+import { nativeCrc32 } from '../builtins.js';
 
 /** Below this many bytes the table-driven loop beats zlib's call overhead. */
 const NATIVE_FROM = 256;
-
-// zlib.crc32 arrived in Node 20.15; older Node 20 releases fall back to the table for every size.
-const native: ((data: Uint8Array, value?: number) => number) | undefined =
-  typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined;
 
 /** Eight 256-entry tables: table k maps a byte to its CRC contribution k bytes further on. */
 const TABLE = buildTable();
@@ -39,8 +35,10 @@ function buildTable(): Int32Array {
  * so crc32(b, m, n, crc32(b, 0, m)) === crc32(b, 0, n). Same results as zlib.crc32(data, previous).
  */
 export function crc32(bytes: Uint8Array, start = 0, end = bytes.length, previous = 0): number {
-  if (end - start >= NATIVE_FROM && native !== undefined) {
-    return native(bytes.subarray(start, end), previous);
+  if (end - start >= NATIVE_FROM) {
+    // zlib.crc32 arrived in Node 20.15; older Node 20 releases fall back to the table for every size.
+    const native = nativeCrc32();
+    if (native !== undefined) return native(bytes.subarray(start, end), previous);
   }
   const t = TABLE;
   let c = ~previous;

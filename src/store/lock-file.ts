@@ -7,9 +7,10 @@
 // reported as held, naming the pid, for the operator to remove.
 //
 // Format, version 1: warren.lock holds the owner's pid in decimal ASCII and a newline ("4242\n").
-import { randomBytes } from 'node:crypto';
+
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { randomBytes } from '../builtins.js';
 import { StoreError } from './store-error.js';
 
 export const LOCK_FILE = 'warren.lock';
