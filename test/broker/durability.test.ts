@@ -1,38 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/index.js';
+import { startBroker } from '../../src/index.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { closeAll, Inbox, openChannel } from '../helpers/clients.js';
+import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
+import { Inbox, openChannel } from '../helpers/clients.js';
 
-const dirs: string[] = [];
-const brokers: RunningBroker[] = [];
-afterEach(async () => {
-  await closeAll();
-  for (const b of brokers.splice(0)) await b.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'warren-durability-'));
-  dirs.push(d);
-  return d;
-}
-
-async function start(options: StartBrokerOptions): Promise<RunningBroker> {
-  const b = await startBroker({ port: 0, ...options });
-  brokers.push(b);
-  return b;
-}
-
-async function restart(b: RunningBroker, options: StartBrokerOptions): Promise<RunningBroker> {
-  await closeAll();
-  await b.close();
-  brokers.splice(brokers.indexOf(b), 1);
-  return start(options);
-}
+afterEach(stopAll);
 
 describe('durable definitions', () => {
   it('durable exchanges, queues and bindings survive a restart; the others do not', async () => {

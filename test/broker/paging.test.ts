@@ -1,27 +1,13 @@
 // Long backlogs of persistent messages in durable queues wait on disk: past PAGE_OUT_AFTER ready
 // messages (and after a restart, for all of them) a queue keeps only their ids and reads each back from
 // the store when its turn comes. Without a data directory there is no disk: everything stays in memory.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PAGE_OUT_AFTER } from '../../src/broker/queue.js';
-import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/index.js';
-import { closeAll, Inbox, openChannel } from '../helpers/clients.js';
+import type { RunningBroker } from '../../src/index.js';
+import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
+import { Inbox, openChannel } from '../helpers/clients.js';
 
-const dirs: string[] = [];
-const brokers: RunningBroker[] = [];
-afterEach(async () => {
-  await closeAll();
-  for (const b of brokers.splice(0)) await b.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-async function start(options: StartBrokerOptions): Promise<RunningBroker> {
-  const b = await startBroker({ port: 0, ...options });
-  brokers.push(b);
-  return b;
-}
+afterEach(stopAll);
 
 function pagedCount(b: RunningBroker, queue: string): number {
   const q = b.broker.vhost('/')?.queues.get(queue);
@@ -57,8 +43,7 @@ async function consumeAll(b: RunningBroker, queue: string): Promise<Inbox> {
 
 describe('paging persistent backlogs', () => {
   it('keeps only ids past the window, and delivers everything in order with its properties', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('warren-paging-');
     const b = await start({ dataDir, fsync: false });
     await fill(b, 'paged');
     expect(pagedCount(b, 'paged')).toBe(total - PAGE_OUT_AFTER);
@@ -82,14 +67,10 @@ describe('paging persistent backlogs', () => {
   });
 
   it('after a restart, leaves every message on disk until its turn, and delivers all in order', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('warren-paging-');
     let b = await start({ dataDir, fsync: false });
     await fill(b, 'paged-restart');
-    await closeAll();
-    await b.close();
-    brokers.splice(brokers.indexOf(b), 1);
-    b = await start({ dataDir, fsync: false });
+    b = await restart(b, { dataDir, fsync: false });
     // Nothing was read back at start: every message is an id, and none counts against the memory budget.
     expect(pagedCount(b, 'paged-restart')).toBe(total);
     expect(b.broker.queuedBytes).toBe(0);
@@ -99,23 +80,18 @@ describe('paging persistent backlogs', () => {
   });
 
   it('a purge releases paged messages in the store too', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('warren-paging-');
     let b = await start({ dataDir, fsync: false });
     await fill(b, 'paged-purge');
     const { channel } = await openChannel(b.url);
     expect((await channel.purgeQueue('paged-purge')).messageCount).toBe(total);
-    await closeAll();
-    await b.close();
-    brokers.splice(brokers.indexOf(b), 1);
-    b = await start({ dataDir, fsync: false });
+    b = await restart(b, { dataDir, fsync: false });
     const { channel: after } = await openChannel(b.url);
     expect((await after.checkQueue('paged-purge')).messageCount).toBe(0);
   });
 
   it('requeued messages keep their place ahead of paged ones', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('warren-paging-');
     const b = await start({ dataDir, fsync: false });
     await fill(b, 'paged-requeue');
     const { channel } = await openChannel(b.url);
@@ -130,8 +106,7 @@ describe('paging persistent backlogs', () => {
   });
 
   it('purges and deletes give the memory budget back exactly, with messages ready, unacked, requeued and paged', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'warren-paging-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('warren-paging-');
     const b = await start({ dataDir, fsync: false });
     const bytes = (from: number, to: number) => {
       let n = 0;

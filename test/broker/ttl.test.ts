@@ -1,31 +1,10 @@
 // Per-message TTL where the conformance suite cannot look: long backlogs of durable queues, and restarts.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PAGE_OUT_AFTER } from '../../src/broker/queue.js';
-import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/index.js';
-import { closeAll, openChannel } from '../helpers/clients.js';
+import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
+import { openChannel } from '../helpers/clients.js';
 
-const dirs: string[] = [];
-const brokers: RunningBroker[] = [];
-afterEach(async () => {
-  await closeAll();
-  for (const b of brokers.splice(0)) await b.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'warren-ttl-'));
-  dirs.push(d);
-  return d;
-}
-
-async function start(options: StartBrokerOptions): Promise<RunningBroker> {
-  const b = await startBroker({ port: 0, ...options });
-  brokers.push(b);
-  return b;
-}
+afterEach(stopAll);
 
 /** Resolves once `check` holds, polling every 10 ms for at most `ms`. */
 async function until(check: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
@@ -38,7 +17,7 @@ async function until(check: () => Promise<boolean>, what: string, ms = 5000): Pr
 
 describe('per-message TTL', () => {
   it('messages with a TTL past the paging window stay in memory and expire', async () => {
-    const b = await start({ dataDir: tempDir(), fsync: false });
+    const b = await start({ dataDir: tempDir('warren-ttl-'), fsync: false });
     const { connection, channel } = await openChannel(b.url);
     const ch = await connection.createConfirmChannel();
     await ch.assertQueue('ttl-backlog', { durable: true });
@@ -59,7 +38,7 @@ describe('per-message TTL', () => {
   });
 
   it('after a restart, a persistent message keeps its expiration, its TTL counting from the restart', async () => {
-    const dataDir = tempDir();
+    const dataDir = tempDir('warren-ttl-');
     let b = await start({ dataDir, fsync: false });
     {
       const { connection } = await openChannel(b.url);
@@ -70,10 +49,7 @@ describe('per-message TTL', () => {
       ch.sendToQueue('ttl-restart', Buffer.from('none'), { persistent: true });
       await ch.waitForConfirms();
     }
-    await closeAll();
-    await b.close();
-    brokers.splice(brokers.indexOf(b), 1);
-    b = await start({ dataDir, fsync: false });
+    b = await restart(b, { dataDir, fsync: false });
     const { channel } = await openChannel(b.url);
     const kept = await channel.get('ttl-restart', { noAck: true });
     expect(kept === false ? 'nothing' : [kept.content.toString(), kept.properties.expiration]).toEqual([
