@@ -68,6 +68,8 @@ export class Queue {
   private expiryTimerAt = 0;
   /** When the queue's messages were restored after a restart: their TTLs count from then. */
   private restoredAt = 0;
+  /** The message being enqueued while it is dispatched: a consumer that can take it gets it, TTL or not. */
+  private arriving: Message | undefined;
   readonly consumers: Consumer[] = [];
   /** Bindings where this queue is the destination. */
   readonly bindings = new Set<Binding>();
@@ -124,8 +126,11 @@ export class Queue {
       this.readyBytes += message.bodySize;
       this.events.messageBytes(message.bodySize);
     }
-    if (this.consumers.length > 0) this.dispatch();
-    else if (message.expiresAt !== 0 && this.ready.length === 1) this.armExpiry();
+    if (this.consumers.length > 0) {
+      this.arriving = message;
+      this.dispatch();
+      this.arriving = undefined;
+    } else if (message.expiresAt !== 0 && this.ready.length === 1) this.armExpiry();
   }
 
   /**
@@ -141,7 +146,8 @@ export class Queue {
         const message = entry instanceof RequeuedMessage ? entry.message : entry;
         this.readyBytes -= message.bodySize;
         // Expired at the head of the queue: dropped, as RabbitMQ drops it (there is no dead-lettering).
-        if (message.expiresAt !== 0 && message.expiresAt < Date.now()) {
+        // Not on its way in: RabbitMQ hands a message a consumer can take at once over, even at TTL 0.
+        if (message.expiresAt !== 0 && message !== this.arriving && message.expiresAt < Date.now()) {
           this.gone(message);
           continue;
         }
