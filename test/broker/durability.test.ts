@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker } from '../../src/index.js';
+import { nodeIo, type StoreIo } from '../../src/store/file-io.js';
+import { FileStore } from '../../src/store/file-store.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
 import { Inbox, openChannel } from '../helpers/clients.js';
+import { recordingLogger } from '../store/store-helpers.js';
 
 afterEach(stopAll);
 
@@ -126,6 +129,39 @@ describe('durable definitions changed over time', () => {
     expect(readFileSync(join(dataDir, 'definitions.json'), 'utf8')).not.toContain(
       'queue-with-a-longish-name',
     );
+  });
+});
+
+describe('a failed write of the definitions', () => {
+  it('is logged, the next change writes them whole, and a restart has every definition', async () => {
+    const dir = tempDir();
+    let fail = false;
+    const io: StoreIo = {
+      ...nodeIo,
+      async open(path, flags) {
+        const file = await nodeIo.open(path, flags);
+        if (!path.endsWith('definitions.log')) return file;
+        return {
+          writev: (buffers, position) =>
+            fail ? Promise.reject(new Error('ENOSPC: injected')) : file.writev(buffers, position),
+          sync: () => file.sync(),
+          close: () => file.close(),
+        };
+      },
+    };
+    const { logger, lines } = recordingLogger();
+    let b = await start({ store: new FileStore({ dir, fsync: false, io }), logger });
+    const { channel } = await openChannel(b.url);
+    await channel.assertQueue('first', { durable: true }); // written whole: the first change after a start
+    await channel.assertQueue('second', { durable: true }); // appended
+    fail = true;
+    await channel.assertQueue('lost-append', { durable: true });
+    expect(lines.some((l) => l.msg === 'could not save the durable definitions')).toBe(true);
+    fail = false;
+    await channel.assertQueue('after', { durable: true });
+    b = await restart(b, { dataDir: dir, fsync: false });
+    const { channel: ch } = await openChannel(b.url);
+    for (const q of ['first', 'second', 'lost-append', 'after']) await ch.checkQueue(q);
   });
 });
 
