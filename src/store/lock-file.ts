@@ -2,12 +2,13 @@
 // place by link(2), which fails if the name exists, so the lock never exists without its pid. A lock
 // whose pid is no longer running was left by a crash and is taken over; so is one naming this very
 // process that this process does not hold (a restart that got the same pid, as pid 1 in a container
-// does). Two processes taking over the same stale lock at the same moment could both win: node offers
+// does), and one naming a zombie (killed, not yet reaped by its parent). Two processes taking over the same stale lock at the same moment could both win: node offers
 // no flock to close that gap. A stale lock whose pid now belongs to an unrelated live process is
 // reported as held, naming the pid, for the operator to remove.
 //
 // Format, version 1: warren.lock holds the owner's pid in decimal ASCII and a newline ("4242\n").
 
+import { readFileSync } from 'node:fs';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { randomBytes } from '../builtins.js';
@@ -97,9 +98,23 @@ async function readOwner(path: string): Promise<number | undefined> {
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: the process exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // A process killed (SIGKILL, say) stays a zombie until its parent reaps it, which can take seconds:
+  // it has exited and closed its files, so its lock is stale. Linux says so in /proc.
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // The state follows the command name, which is in parentheses and may hold anything (proc(5)).
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'Z' || state === 'X';
 }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,6 +47,33 @@ describe('the store lock', () => {
     expect(recovered.messages.size).toBe(1);
     // The previous open closed the store: a clean shutdown.
     expect(recovered.uncleanShutdown).toBe(false);
+  });
+
+  it('takes over a lock naming a zombie: a killed broker its parent has not reaped yet', async () => {
+    // sh starts a child that exits at once, then becomes sleep, which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const zombie = Number(
+        await new Promise<string>((resolve) =>
+          parent.stdout.once('data', (d: Buffer) => resolve(d.toString())),
+        ),
+      );
+      const state = () => {
+        const stat = fs.readFileSync(`/proc/${zombie}/stat`, 'utf8');
+        return stat.charAt(stat.lastIndexOf(')') + 2);
+      };
+      const deadline = Date.now() + 5000;
+      while (state() !== 'Z' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(state()).toBe('Z');
+      const dir = tempDir();
+      fs.writeFileSync(join(dir, 'warren.lock'), `${zombie}\n`);
+      const { recovered } = await openStore(dir);
+      expect(recovered.uncleanShutdown).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('takes over a lock naming this pid that this process does not hold (a restart as pid 1 in a container)', async () => {
