@@ -110,6 +110,8 @@ export class Channel {
 
   private confirmMode = false;
   private storeConfirmsPending = 0;
+  /** The last route() met a queue that refused the message (x-overflow reject-publish): nack it. */
+  private routeRefused = false;
   private storeWatched = false;
   private publishSeq = 0;
   private confirmedUpTo = 0;
@@ -461,7 +463,8 @@ export class Channel {
     if (this.confirmMode) {
       // Its confirm waits for the definitions of the queues it reached, if they are not saved yet.
       this.connection.dependOnDefinitions();
-      this.confirm(this.publishSeq, stored);
+      if (this.routeRefused) this.refuse(this.publishSeq);
+      else this.confirm(this.publishSeq, stored);
     } else if (stored) this.watchStore();
     this.connection.afterPublish();
     return undefined;
@@ -483,17 +486,37 @@ export class Channel {
       if (this.state !== 'open') return;
       if (err) {
         // The message may not be on disk: the publisher must not count on it (spec: basic.nack).
-        this.writeConfirms();
-        writeBasicNack(this.writer, this.number, seq, false, false);
-        this.confirmedUpTo = seq;
-        this.ackedUpTo = seq;
+        this.nackNow(seq);
         this.connection.log.error({ err, channel: this.number }, 'store write failed: publish nacked');
-        this.connection.scheduleFlush();
         return;
       }
       this.confirmedUpTo = seq;
       this.connection.confirmsPending(this);
     });
+  }
+
+  /**
+   * A publish a queue refused (x-overflow reject-publish): basic.nack, in its turn after the confirms
+   * before it (those that wait for the store first).
+   */
+  private refuse(seq: number): void {
+    if (this.storeConfirmsPending === 0) {
+      this.nackNow(seq);
+      return;
+    }
+    this.storeConfirmsPending++;
+    this.connection.store.afterSync(() => {
+      this.storeConfirmsPending--;
+      if (this.state === 'open') this.nackNow(seq);
+    });
+  }
+
+  private nackNow(seq: number): void {
+    this.writeConfirms();
+    writeBasicNack(this.writer, this.number, seq, false, false);
+    this.confirmedUpTo = seq;
+    this.ackedUpTo = seq;
+    this.connection.scheduleFlush();
   }
 
   /** Without confirms, a failed store write closes the channel: the publisher must learn of it. */
@@ -518,7 +541,15 @@ export class Channel {
     // A TTL counts from the message's arrival in its queues (for a transaction's, the commit).
     if (message.ttl >= 0) message.expiresAt = Date.now() + message.ttl;
     const queues = this.vhost.route(exchange, message.routingKey, message);
-    const n = queues.length;
+    const routed = queues.length;
+    // Queues with x-overflow reject-publish that the message would take over a limit refuse it.
+    let n = 0;
+    this.routeRefused = false;
+    for (let i = 0; i < routed; i++) {
+      const q = queues[i];
+      if (q.rejectsPublish && q.wouldOverflow(message)) this.routeRefused = true;
+      else queues[n++] = q;
+    }
     let durable: string[] | undefined;
     for (let i = 0; i < n; i++) {
       if (queues[i].persistent) {
@@ -541,7 +572,8 @@ export class Channel {
       message.stored = true;
     }
     if (n === 0) {
-      if (mandatory) {
+      // Refused by its queues is not unroutable: no basic.return (the publisher's nack says it).
+      if (mandatory && routed === 0) {
         writeBasicReturn(
           this.writer,
           this.number,

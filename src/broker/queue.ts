@@ -7,6 +7,7 @@ import { Deque } from './deque.js';
 import type { Binding } from './exchange/exchange.js';
 import { parseExpiration } from './expiration.js';
 import { Message, RequeuedMessage } from './message.js';
+import { NO_LIMITS, queueLimits } from './queue-args.js';
 
 /** The connection an exclusive queue belongs to. */
 export interface QueueOwner {
@@ -83,6 +84,11 @@ export class Queue {
   readonly persistent: boolean;
   /** Persistent, and the store can give its messages back: ready ones past PAGE_OUT_AFTER wait there. */
   private readonly pagesOut: boolean;
+  /** x-max-length and x-max-length-bytes: ready messages and their body bytes (Infinity: no limit). */
+  private readonly maxLength: number;
+  private readonly maxLengthBytes: number;
+  /** x-overflow reject-publish: a publish that would take the queue over a limit is refused. */
+  readonly rejectsPublish: boolean;
   readonly storeKey: string;
   private readonly store: Store;
 
@@ -98,7 +104,18 @@ export class Queue {
     this.persistent = durable && exclusiveOwner === undefined;
     this.storeKey = storeKey(vhost, name);
     this.store = events.store;
-    this.pagesOut = this.persistent && this.store.keepsMessages;
+    const limits = queueLimits(arguments_);
+    const { maxLength, maxLengthBytes, rejectPublish } = 'reason' in limits ? NO_LIMITS : limits;
+    this.maxLength = maxLength;
+    this.maxLengthBytes = maxLengthBytes;
+    this.rejectsPublish = rejectPublish && (maxLength !== Infinity || maxLengthBytes !== Infinity);
+    // A byte limit counts every ready body: none waits on disk, where its size is not kept.
+    this.pagesOut = this.persistent && this.store.keepsMessages && maxLengthBytes === Infinity;
+  }
+
+  /** With reject-publish: whether taking the message would put the queue over a limit (RabbitMQ's test). */
+  wouldOverflow(message: Message): boolean {
+    return this.ready.length + 1 > this.maxLength || this.readyBytes + message.bodySize > this.maxLengthBytes;
   }
 
   get messageCount(): number {
@@ -131,6 +148,23 @@ export class Queue {
       this.dispatch();
       this.arriving = undefined;
     } else if (message.expiresAt !== 0 && this.ready.length === 1) this.armExpiry();
+    if (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) this.dropOverLimit();
+  }
+
+  /** x-overflow drop-head: the oldest ready messages go until the queue is within its limits. */
+  private dropOverLimit(): void {
+    if (this.rejectsPublish) return;
+    while (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) {
+      const entry = this.ready.shift();
+      if (entry === undefined) break;
+      if (typeof entry === 'number') this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
+      else {
+        const message = entry instanceof RequeuedMessage ? entry.message : entry;
+        this.readyBytes -= message.bodySize;
+        this.gone(message);
+      }
+    }
+    this.armExpiry();
   }
 
   /**
@@ -323,6 +357,8 @@ export class Queue {
     // One that expired while it was out is dropped now that it is back at the head.
     this.dropExpired(Date.now());
     this.armExpiry();
+    // Back over a limit: the oldest go, as in RabbitMQ (they are the ones just given back).
+    if (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) this.dropOverLimit();
   }
 
   /** Removes all ready messages; returns how many there were. */

@@ -12,6 +12,7 @@ import { HeadersExchange } from './exchange/headers.js';
 import { TopicExchange } from './exchange/topic.js';
 import type { Message } from './message.js';
 import { Queue, type QueueEvents, type QueueOwner } from './queue.js';
+import { queueLimits, typeNameOf } from './queue-args.js';
 
 export interface VirtualHostEvents {
   messageBytes(delta: number): void;
@@ -67,11 +68,8 @@ const UNSUPPORTED_QUEUE_ARGS = [
   'x-dead-letter-exchange',
   'x-dead-letter-routing-key',
   'x-expires',
-  'x-max-length',
-  'x-max-length-bytes',
   'x-max-priority',
   'x-message-ttl',
-  'x-overflow',
   'x-single-active-consumer',
 ];
 
@@ -268,7 +266,7 @@ export class VirtualHost implements QueueEvents {
     if (typeof m !== 'string') {
       return amqpError(
         ReplyCode.PRECONDITION_FAILED,
-        `Invalid x-match field type ${typeName(m)} (value ${plainValue(m)}); expected longstr`,
+        `Invalid x-match field type ${typeNameOf(m)} (value ${plainValue(m)}); expected longstr`,
       );
     }
     if (m !== 'all' && m !== 'any' && m !== 'all-with-x' && m !== 'any-with-x') {
@@ -448,6 +446,13 @@ export class VirtualHost implements QueueEvents {
         `queue type '${String(queueType)}' is not supported; only classic`,
       );
     }
+    const limits = queueLimits(args);
+    if ('reason' in limits) {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `invalid arg '${limits.arg}' for ${this.q(name)}: ${limits.reason}`,
+      );
+    }
     for (const arg of UNSUPPORTED_QUEUE_ARGS) {
       if (args[arg] !== undefined) {
         return amqpError(ReplyCode.NOT_IMPLEMENTED, `queue argument '${arg}' is not supported yet`);
@@ -555,39 +560,6 @@ function canonicalValue(v: FieldValue): string {
   return `${typeof v}:${String(v)}`;
 }
 
-function typeName(v: FieldValue): string {
-  if (v === null) return 'void';
-  if (v instanceof TypedValue) {
-    const names: Record<string, string> = {
-      b: 'byte',
-      B: 'unsignedbyte',
-      s: 'short',
-      u: 'unsignedshort',
-      I: 'signedint',
-      i: 'unsignedint',
-      l: 'long',
-      f: 'float',
-      d: 'double',
-      T: 'timestamp',
-      D: 'decimal',
-    };
-    return names[v.type] ?? v.type;
-  }
-  switch (typeof v) {
-    case 'boolean':
-      return 'bool';
-    case 'number':
-      return Number.isInteger(v) ? (v >= -0x80000000 && v <= 0x7fffffff ? 'signedint' : 'long') : 'double';
-    case 'bigint':
-      return 'long';
-    case 'string':
-      return 'longstr';
-    default:
-      if (Buffer.isBuffer(v)) return 'binary';
-      return Array.isArray(v) ? 'array' : 'table';
-  }
-}
-
 function plainValue(v: FieldValue): string {
   if (v instanceof TypedValue) return typeof v.value === 'object' ? JSON.stringify(v.value) : String(v.value);
   if (Buffer.isBuffer(v)) return v.toString();
@@ -607,14 +579,14 @@ function argsEquivalent(
     const c = current[key];
     if (r === undefined && c === undefined) continue;
     if (r !== undefined && c !== undefined && plainValue(r) === plainValue(c)) continue;
-    if (r !== undefined && c !== undefined && typeName(r) === typeName(c)) {
+    if (r !== undefined && c !== undefined && typeNameOf(r) === typeNameOf(c)) {
       return amqpError(
         ReplyCode.PRECONDITION_FAILED,
         `inequivalent arg '${key}' for ${what}: received '${plainValue(r)}' but current is '${plainValue(c)}'`,
       );
     }
-    const receivedText = r === undefined ? 'none' : `the value '${plainValue(r)}' of type '${typeName(r)}'`;
-    const currentText = c === undefined ? 'none' : `the value '${plainValue(c)}' of type '${typeName(c)}'`;
+    const receivedText = r === undefined ? 'none' : `the value '${plainValue(r)}' of type '${typeNameOf(r)}'`;
+    const currentText = c === undefined ? 'none' : `the value '${plainValue(c)}' of type '${typeNameOf(c)}'`;
     return amqpError(
       ReplyCode.PRECONDITION_FAILED,
       `inequivalent arg '${key}' for ${what}: received ${receivedText} but current is ${currentText}`,

@@ -29,7 +29,7 @@ async function fill(b: RunningBroker, queue: string): Promise<void> {
   await ch.waitForConfirms();
 }
 
-async function consumeAll(b: RunningBroker, queue: string): Promise<Inbox> {
+async function consumeAll(b: RunningBroker, queue: string, count = total): Promise<Inbox> {
   const { channel } = await openChannel(b.url);
   const inbox = new Inbox();
   await channel.prefetch(500);
@@ -37,7 +37,7 @@ async function consumeAll(b: RunningBroker, queue: string): Promise<Inbox> {
     inbox.onMessage(m);
     if (m) channel.ack(m);
   });
-  await inbox.count(total, 20_000);
+  await inbox.count(count, 20_000);
   return inbox;
 }
 
@@ -153,5 +153,20 @@ describe('paging persistent backlogs', () => {
     expect(b.broker.queuedBytes).toBe(bytes(0, 50));
     await c.connection.close();
     expect(b.broker.queuedBytes).toBe(0);
+  });
+
+  it('x-max-length drops the oldest, paged or not, and the queue keeps its length across a restart', async () => {
+    const dataDir = tempDir('warren-paging-');
+    let b = await start({ dataDir, fsync: false });
+    const { connection } = await openChannel(b.url);
+    const ch = await connection.createConfirmChannel();
+    const max = PAGE_OUT_AFTER + 500;
+    await ch.assertQueue('bounded', { durable: true, arguments: { 'x-max-length': max } });
+    for (let i = 0; i < total; i++) ch.sendToQueue('bounded', Buffer.from(`m${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    expect(pagedCount(b, 'bounded')).toBeGreaterThan(0);
+    b = await restart(b, { dataDir, fsync: false });
+    const inbox = await consumeAll(b, 'bounded', max);
+    expect(inbox.bodies).toEqual(Array.from({ length: max }, (_, i) => `m${i + total - max}`));
   });
 });
