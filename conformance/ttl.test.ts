@@ -1,9 +1,11 @@
 // Per-message TTL, the expiration property: which values are taken and RabbitMQ's 406 for the others,
 // expiry at the head of a queue (and only there), TTL 0, and a message that expired while it was out.
+// Per-queue TTL, x-message-ttl: the values, the shorter of the two TTLs, one queue of a fanout.
 // Expectations are RabbitMQ 3.10's observed behaviour; texts are exact.
 
 import t from 'tap';
-import { type Channel, eventually, Session } from './lib/session.js';
+import { type Channel, eventually, expectError, Session } from './lib/session.js';
+import type { FieldValue } from './lib/wire.js';
 
 async function open(t: Parameters<typeof Session.open>[0]): Promise<{ s: Session; ch: Channel }> {
   const s = await Session.open(t);
@@ -165,4 +167,99 @@ t.test('a message nacked back after its TTL ran out is dropped, and one within i
   t.equal(await count(s, queue), 1, 'only the live one came back');
   const again = await ch.get(queue, true);
   t.same([again?.body.toString(), again?.redelivered], ['long', true]);
+});
+
+t.test('x-message-ttl values RabbitMQ refuses: channel error 406 with its reason', async (t) => {
+  const { s } = await open(t);
+  const cases: [FieldValue, string][] = [
+    [-1, '{value_negative,-1}'],
+    ['ten', '"expected integer, got longstr"'],
+    [315360000001n, '{value_too_large,315360000001}'],
+  ];
+  for (const [ttl, reason] of cases) {
+    const ch = await s.channel();
+    await expectError(
+      t,
+      ch.queueDeclare('ttl-refused', { exclusive: true, arguments: { 'x-message-ttl': ttl } }),
+      'channel',
+      {
+        replyCode: 406,
+        replyText: `PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue 'ttl-refused' in vhost '/': ${reason}`,
+        classId: 50,
+        methodId: 10,
+      },
+    );
+  }
+  const ch = await s.channel();
+  for (const ttl of [0, 315360000000n]) {
+    const { queue } = await ch.queueDeclare('', { exclusive: true, arguments: { 'x-message-ttl': ttl } });
+    t.ok(queue, `taken: ${ttl}`);
+  }
+});
+
+t.test(
+  'x-message-ttl: messages expire at the head; a message with its own TTL gets the shorter',
+  async (t) => {
+    const { s } = await open(t);
+    const ch = await s.channel();
+    const { queue } = await ch.queueDeclare('', { exclusive: true, arguments: { 'x-message-ttl': 100 } });
+    const pub = await s.channel();
+    await pub.confirmSelect();
+    await pub.publish('', queue, 'plain');
+    await pub.publish('', queue, 'own-long', { properties: { expiration: '100000' } });
+    await pub.publish('', queue, 'own-short', { properties: { expiration: '10' } });
+    await pub.waitForConfirms();
+    t.equal(await count(s, queue), 3);
+    const live = await ch.queueDeclare('', { exclusive: true, arguments: { 'x-message-ttl': 100000 } });
+    await pub.publish('', live.queue, 'kept');
+    await pub.waitForConfirms();
+    await eventually(
+      async () => ((await count(s, queue)) === 0 ? true : undefined),
+      'the queue TTL to run out',
+    );
+    const kept = await ch.get(live.queue, true);
+    t.same(
+      [kept?.body.toString(), kept?.properties.expiration],
+      ['kept', undefined],
+      'no expiration property added',
+    );
+  },
+);
+
+t.test(
+  'x-message-ttl applies in its queue only: the same publish stays in a queue without one',
+  async (t) => {
+    const { s } = await open(t);
+    const ch = await s.channel();
+    const x = `ttl-fanout-${Date.now()}`;
+    await ch.exchangeDeclare(x, 'fanout', { autoDelete: true });
+    const short = await ch.queueDeclare('', { exclusive: true, arguments: { 'x-message-ttl': 50 } });
+    const plain = await ch.queueDeclare('', { exclusive: true });
+    await ch.queueBind(short.queue, x, '');
+    await ch.queueBind(plain.queue, x, '');
+    const pub = await s.channel();
+    await pub.confirmSelect();
+    await pub.publish(x, '', 'both');
+    await pub.waitForConfirms();
+    await eventually(
+      async () => ((await count(s, short.queue)) === 0 ? true : undefined),
+      'the TTL queue to empty',
+    );
+    t.equal((await ch.get(plain.queue, true))?.body.toString(), 'both');
+  },
+);
+
+t.test('x-message-ttl: a message nacked back after the queue TTL ran out is dropped', async (t) => {
+  const { s } = await open(t);
+  const ch = await s.channel();
+  const { queue } = await ch.queueDeclare('', { exclusive: true, arguments: { 'x-message-ttl': 100 } });
+  const pub = await s.channel();
+  await pub.confirmSelect();
+  await pub.publish('', queue, 'out');
+  await pub.waitForConfirms();
+  const got = await ch.get(queue, false);
+  t.equal(got?.body.toString(), 'out');
+  await brokerWaits(s, 150);
+  await ch.nack(got?.deliveryTag ?? 0n, false, true);
+  t.equal(await count(s, queue), 0);
 });

@@ -587,7 +587,20 @@ export class Channel {
       }
       return false;
     }
-    for (let i = 0; i < n; i++) queues[i].enqueue(message);
+    for (let i = 0; i < n; i++) {
+      const q = queues[i];
+      if (q.messageTtl < 0) q.enqueue(message);
+      else {
+        // x-message-ttl: the queue's TTL or the message's own, whichever ends first. A message that
+        // went to other queues too gets a copy with this queue's expiry.
+        const at = Date.now() + q.messageTtl;
+        const expiresAt = message.expiresAt !== 0 && message.expiresAt < at ? message.expiresAt : at;
+        if (n === 1) {
+          message.expiresAt = expiresAt;
+          q.enqueue(message);
+        } else q.enqueue(message.expiringAt(expiresAt));
+      }
+    }
     return message.stored;
   }
 

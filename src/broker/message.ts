@@ -53,6 +53,20 @@ export class Message {
     } else this.bodySize = (body as Buffer).length;
   }
 
+  /**
+   * The message as it waits in a queue with a TTL of its own (x-message-ttl) when it also went to other
+   * queues: the same content and id, its own expiry. A body in pieces is joined first, once for all.
+   */
+  expiringAt(expiresAt: number): Message {
+    this.compact();
+    const m = new Message(this.exchange, this.routingKey, this.properties, this.content, this.seq);
+    m.stored = this.stored;
+    m.ttl = this.ttl;
+    m.expiresAt = expiresAt;
+    m.decoded = this.decoded;
+    return m;
+  }
+
   /** The body as one Buffer: a large body that arrived in pieces is joined the first time it is asked for. */
   get body(): Buffer {
     this.compact();

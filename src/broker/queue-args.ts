@@ -1,8 +1,11 @@
 // The queue arguments warren acts on, read and checked as RabbitMQ does, with the reason RabbitMQ
-// gives in its 406 when it refuses one: x-max-length, x-max-length-bytes, x-overflow.
+// gives in its 406 when it refuses one: x-max-length, x-max-length-bytes, x-overflow, x-message-ttl.
 import { type FieldTable, type FieldValue, TypedValue } from '../protocol/index.js';
 
 const INTEGER_TYPES = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l']);
+
+/** The longest TTL RabbitMQ takes: ten years, in milliseconds. */
+const MAX_TTL = 315_360_000_000n;
 
 /** An integer field value (of any AMQP integer type), or undefined when it is not an integer. */
 function integerOf(v: FieldValue): bigint | undefined {
@@ -21,29 +24,35 @@ export interface QueueLimits {
   readonly maxLengthBytes: number;
   /** Over a limit, refuse the publish (true) rather than drop the oldest ready message. */
   readonly rejectPublish: boolean;
+  /** x-message-ttl: how long a message may stay in the queue, in milliseconds (-1: for ever). */
+  readonly messageTtl: number;
 }
 
 export const NO_LIMITS: QueueLimits = {
   maxLength: Number.POSITIVE_INFINITY,
   maxLengthBytes: Number.POSITIVE_INFINITY,
   rejectPublish: false,
+  messageTtl: -1,
 };
 
 /**
- * The limits the arguments set, or the reason RabbitMQ refuses one of them (for "invalid arg 'NAME' for
- * queue ...: REASON").
+ * The limits on length and age the arguments set, or the reason RabbitMQ refuses one of them (for
+ * "invalid arg 'NAME' for queue ...: REASON").
  */
 export function queueLimits(args: FieldTable): QueueLimits | { arg: string; reason: string } {
   let maxLength = Number.POSITIVE_INFINITY;
   let maxLengthBytes = Number.POSITIVE_INFINITY;
-  for (const arg of ['x-max-length', 'x-max-length-bytes']) {
+  let messageTtl = -1;
+  for (const arg of ['x-max-length', 'x-max-length-bytes', 'x-message-ttl']) {
     const v = args[arg];
     if (v === undefined) continue;
     const n = integerOf(v);
     if (n === undefined) return { arg, reason: `"expected integer, got ${typeNameOf(v)}"` };
     if (n < 0n) return { arg, reason: `{value_negative,${n}}` };
     if (arg === 'x-max-length') maxLength = Number(n);
-    else maxLengthBytes = Number(n);
+    else if (arg === 'x-max-length-bytes') maxLengthBytes = Number(n);
+    else if (n > MAX_TTL) return { arg, reason: `{value_too_large,${n}}` };
+    else messageTtl = Number(n);
   }
   const overflow = args['x-overflow'];
   let rejectPublish = false;
@@ -57,7 +66,7 @@ export function queueLimits(args: FieldTable): QueueLimits | { arg: string; reas
     // Without dead-lettering, reject-publish-dlx is reject-publish.
     rejectPublish = overflow !== 'drop-head';
   }
-  return { maxLength, maxLengthBytes, rejectPublish };
+  return { maxLength, maxLengthBytes, rejectPublish, messageTtl };
 }
 
 /** The AMQP type name RabbitMQ uses for a value in its messages. */

@@ -89,6 +89,8 @@ export class Queue {
   private readonly maxLengthBytes: number;
   /** x-overflow reject-publish: a publish that would take the queue over a limit is refused. */
   readonly rejectsPublish: boolean;
+  /** x-message-ttl in milliseconds, or -1: the channel gives each message its expiry in this queue. */
+  readonly messageTtl: number;
   readonly storeKey: string;
   private readonly store: Store;
 
@@ -105,7 +107,8 @@ export class Queue {
     this.storeKey = storeKey(vhost, name);
     this.store = events.store;
     const limits = queueLimits(arguments_);
-    const { maxLength, maxLengthBytes, rejectPublish } = 'reason' in limits ? NO_LIMITS : limits;
+    const { maxLength, maxLengthBytes, rejectPublish, messageTtl } = 'reason' in limits ? NO_LIMITS : limits;
+    this.messageTtl = messageTtl;
     this.maxLength = maxLength;
     this.maxLengthBytes = maxLengthBytes;
     this.rejectsPublish = rejectPublish && (maxLength !== Infinity || maxLengthBytes !== Infinity);
@@ -195,11 +198,18 @@ export class Queue {
       }
       const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
       message.stored = true;
-      if (this.restoredAt !== 0 && hasExpiration(stored.properties)) {
-        // Its arrival time was not stored: its TTL counts from the restart.
-        const ttl = parseExpiration(message.props.expiration ?? '');
-        if (typeof ttl === 'number') {
-          message.ttl = ttl;
+      if (this.restoredAt !== 0) {
+        // Its arrival time was not stored: its TTL (the queue's or its own, the shorter) counts from
+        // the restart.
+        let ttl = this.messageTtl;
+        if (hasExpiration(stored.properties)) {
+          const own = parseExpiration(message.props.expiration ?? '');
+          if (typeof own === 'number') {
+            message.ttl = own;
+            if (ttl < 0 || own < ttl) ttl = own;
+          }
+        }
+        if (ttl >= 0) {
           message.expiresAt = this.restoredAt + ttl;
           if (message.expiresAt < Date.now()) {
             this.store.remove(this.storeKey, id);

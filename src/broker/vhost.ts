@@ -69,7 +69,6 @@ const UNSUPPORTED_QUEUE_ARGS = [
   'x-dead-letter-routing-key',
   'x-expires',
   'x-max-priority',
-  'x-message-ttl',
   'x-single-active-consumer',
 ];
 

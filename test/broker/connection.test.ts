@@ -48,10 +48,10 @@ describe('real clients', () => {
     const closed = new Promise<Error>((resolve) => connection.on('error', resolve));
     const channel = await connection.createChannel();
     channel.on('error', () => {});
-    await expect(channel.assertQueue('ttl-q', { messageTtl: 1000 })).rejects.toThrow();
+    await expect(channel.assertQueue('expiring-q', { expires: 1000 })).rejects.toThrow();
     const err = await closed;
     expect(err.message).toContain('540');
-    expect(err.message).toContain("NOT_IMPLEMENTED - queue argument 'x-message-ttl' is not supported yet");
+    expect(err.message).toContain("NOT_IMPLEMENTED - queue argument 'x-expires' is not supported yet");
 
     const client = await new AMQPClient(broker.url).connect();
     const ch = await client.channel();

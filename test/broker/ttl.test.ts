@@ -65,4 +65,25 @@ describe('per-message TTL', () => {
     expect(next === false ? 'nothing' : next.content.toString()).toBe('none');
     expect(await channel.get('ttl-restart', { noAck: true })).toBe(false);
   });
+
+  it('after a restart, x-message-ttl counts from the restart for the messages a durable queue kept', async () => {
+    const dataDir = tempDir('warren-ttl-');
+    let b = await start({ dataDir, fsync: false });
+    {
+      const { connection } = await openChannel(b.url);
+      const ch = await connection.createConfirmChannel();
+      await ch.assertQueue('queue-ttl', { durable: true, messageTtl: 400 });
+      ch.sendToQueue('queue-ttl', Buffer.from('first'), { persistent: true });
+      ch.sendToQueue('queue-ttl', Buffer.from('second'), { persistent: true });
+      await ch.waitForConfirms();
+    }
+    b = await restart(b, { dataDir, fsync: false });
+    const { channel } = await openChannel(b.url);
+    const first = await channel.get('queue-ttl', { noAck: true });
+    expect(first === false ? 'nothing' : first.content.toString()).toBe('first');
+    await channel.assertQueue('clock', { exclusive: true });
+    channel.sendToQueue('clock', Buffer.from('tick'), { expiration: '400' });
+    await until(async () => (await channel.checkQueue('clock')).messageCount === 0, 'the clock');
+    expect(await channel.get('queue-ttl', { noAck: true })).toBe(false);
+  });
 });
