@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker } from '../../src/index.js';
-import { nodeIo, type StoreIo } from '../../src/store/file-io.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
 import { Inbox, openChannel } from '../helpers/clients.js';
-import { recordingLogger } from '../store/store-helpers.js';
+import { ioWrapping, recordingLogger } from '../store/store-helpers.js';
 
 afterEach(stopAll);
 
@@ -136,19 +135,10 @@ describe('a failed write of the definitions', () => {
   it('is logged, the next change writes them whole, and a restart has every definition', async () => {
     const dir = tempDir();
     let fail = false;
-    const io: StoreIo = {
-      ...nodeIo,
-      async open(path, flags) {
-        const file = await nodeIo.open(path, flags);
-        if (!path.endsWith('definitions.log')) return file;
-        return {
-          writev: (buffers, position) =>
-            fail ? Promise.reject(new Error('ENOSPC: injected')) : file.writev(buffers, position),
-          sync: () => file.sync(),
-          close: () => file.close(),
-        };
-      },
-    };
+    const io = ioWrapping('definitions.log', (file) => ({
+      writev: (buffers, position) =>
+        fail ? Promise.reject(new Error('ENOSPC: injected')) : file.writev(buffers, position),
+    }));
     const { logger, lines } = recordingLogger();
     let b = await start({ store: new FileStore({ dir, fsync: false, io }), logger });
     const { channel } = await openChannel(b.url);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeIo, type StoreIo } from '../../src/store/file-io.js';
 import { FileStore } from '../../src/store/file-store.js';
-import { openStore, recordingLogger, tempDir } from './store-helpers.js';
+import { ioWrapping, openStore, recordingLogger, tempDir } from './store-helpers.js';
 
 const definitions = (n: number) => ({
   queues: [{ name: `q${n}`, durable: true }],
@@ -187,24 +187,16 @@ describe('the definitions log', () => {
   it('syncs each append in the fsync mode, one write and one sync for the appends made together', async () => {
     const dir = tempDir();
     const calls: string[] = [];
-    const io: StoreIo = {
-      ...nodeIo,
-      async open(path, flags) {
-        const file = await nodeIo.open(path, flags);
-        if (!path.endsWith('definitions.log')) return file;
-        return {
-          writev: (buffers, position) => {
-            calls.push('write');
-            return file.writev(buffers, position);
-          },
-          sync: () => {
-            calls.push('sync');
-            return file.sync();
-          },
-          close: () => file.close(),
-        };
+    const io = ioWrapping('definitions.log', (file) => ({
+      writev: (buffers, position) => {
+        calls.push('write');
+        return file.writev(buffers, position);
       },
-    };
+      sync: () => {
+        calls.push('sync');
+        return file.sync();
+      },
+    }));
     const { store } = await openStore(dir, { io, fsync: true });
     await store.appendDefinitions([change(1)]);
     expect(calls).toEqual(['write', 'sync']);
@@ -216,25 +208,16 @@ describe('the definitions log', () => {
   it('writes a failed append again in place, and the next append after it', async () => {
     const dir = tempDir();
     let fail = false;
-    const io: StoreIo = {
-      ...nodeIo,
-      async open(path, flags) {
-        const file = await nodeIo.open(path, flags);
-        if (!path.endsWith('definitions.log')) return file;
-        return {
-          writev: async (buffers, position) => {
-            if (fail) {
-              // Half of it reaches the file before the failure.
-              await file.writev([buffers[0].subarray(0, buffers[0].length >> 1)], position);
-              throw new Error('EIO: injected');
-            }
-            return file.writev(buffers, position);
-          },
-          sync: () => file.sync(),
-          close: () => file.close(),
-        };
+    const io = ioWrapping('definitions.log', (file) => ({
+      writev: async (buffers, position) => {
+        if (fail) {
+          // Half of it reaches the file before the failure.
+          await file.writev([buffers[0].subarray(0, buffers[0].length >> 1)], position);
+          throw new Error('EIO: injected');
+        }
+        return file.writev(buffers, position);
       },
-    };
+    }));
     const { store } = await openStore(dir, { io });
     await store.appendDefinitions([change(1)]);
     fail = true;

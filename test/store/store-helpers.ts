@@ -4,6 +4,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach } from 'vitest';
+import { nodeIo, type StoreFile, type StoreIo } from '../../src/store/file-io.js';
 import { FileStore, type FileStoreOptions } from '../../src/store/file-store.js';
 import type { Recovered, Store, StoredMessage } from '../../src/store/store.js';
 
@@ -80,4 +81,19 @@ export function segmentFiles(dir: string): string[] {
     .readdirSync(dir)
     .filter((name) => name.endsWith('.seg'))
     .sort();
+}
+
+/**
+ * The node file operations, with the files whose path ends with `suffix` changed by `wrap` (which gets
+ * the real file and returns what to use instead of some of its methods).
+ */
+export function ioWrapping(suffix: string, wrap: (file: StoreFile) => Partial<StoreFile>): StoreIo {
+  return {
+    ...nodeIo,
+    async open(path, flags) {
+      const file = await nodeIo.open(path, flags);
+      if (!path.endsWith(suffix)) return file;
+      return { ...file, ...wrap(file) };
+    },
+  };
 }
