@@ -6,6 +6,7 @@
 // queue in each phase, and the other client's round trip (p50, p99) in each phase.
 import { cpuSeconds } from './cpu.js';
 import { encodePublishBatch, LoadConnection, parseAmqpUrl } from './load-client.js';
+import { int, ratio, tableRow } from './stats.js';
 
 export interface DefinitionsResult {
   readonly label: string;
@@ -120,7 +121,6 @@ export async function manyDefinitions(
   }
 }
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const us = (s: number | undefined) => (s === undefined ? '-' : (s * 1e6).toFixed(0));
 const ms = (p: readonly [number, number] | undefined) =>
   p === undefined ? '-' : `${p[0].toFixed(2)}/${p[1].toFixed(2)}`;
@@ -128,8 +128,7 @@ const ms = (p: readonly [number, number] | undefined) =>
 /** The table, and with two results the ratios of the first to the second. */
 export function definitionsReport(results: readonly DefinitionsResult[]): string[] {
   const widths = [9, 10, 8, 11, 10, 8, 11];
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) => tableRow(cells, widths);
   const lines = [line(['broker', 'declare/s', 'µs/q', 'ping ms', 'delete/s', 'µs/q', 'ping ms'])];
   for (const r of results) {
     if (r.error !== undefined) {
@@ -150,7 +149,6 @@ export function definitionsReport(results: readonly DefinitionsResult[]): string
   }
   const [w, ref] = results;
   if (w && ref && w.error === undefined && ref.error === undefined) {
-    const ratio = (a: number, b: number) => (b === 0 ? '-' : (a / b).toFixed(2));
     lines.push(
       `ratio ${w.label}/${ref.label}: declare ${ratio(w.declareRate, ref.declareRate)}, ` +
         `delete ${ratio(w.deleteRate, ref.deleteRate)}`,

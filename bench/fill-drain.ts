@@ -13,6 +13,7 @@ import {
   drainQueue,
   fillQueue,
 } from './restart-scenario.js';
+import { int, ratio, tableRow } from './stats.js';
 
 export interface FillDrainResult {
   readonly label: string;
@@ -107,15 +108,13 @@ export async function fillDrain(
   }
 }
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const us = (s: number | undefined) => (s === undefined ? '-' : (s * 1e6).toFixed(2));
 const bytes = (b: number | null) => formatBytes(b ?? undefined);
 
 /** The table, and with two results the ratios of the first to the second. */
 export function fillDrainReport(results: readonly FillDrainResult[]): string[] {
   const widths = [9, 10, 8, 10, 9, 10, 10, 10, 10];
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) => tableRow(cells, widths);
   const lines = [
     line(['broker', 'fill/s', 'µs/msg', 'drain/s', 'µs/msg', 'idle RSS', 'backlog', 'peak RSS', 'total s']),
   ];
@@ -140,7 +139,6 @@ export function fillDrainReport(results: readonly FillDrainResult[]): string[] {
   }
   const [w, ref] = results;
   if (w && ref && w.error === undefined && ref.error === undefined) {
-    const ratio = (a: number, b: number) => (b === 0 ? '-' : (a / b).toFixed(2));
     const parts = [`fill ${ratio(w.fillRate, ref.fillRate)}`, `drain ${ratio(w.drainRate, ref.drainRate)}`];
     if (w.peakRssBytes !== null && ref.peakRssBytes !== null) {
       parts.push(`peak RSS ${ratio(w.peakRssBytes, ref.peakRssBytes)}`);

@@ -18,6 +18,7 @@ import {
   type ReadyResult,
   waitForMessages,
 } from './restart-scenario.js';
+import { int, tableRow } from './stats.js';
 
 export interface RestartOptions {
   readonly messages: number;
@@ -259,19 +260,14 @@ export async function restartReference(o: RestartOptions & { referenceUrl: strin
 
 // Report
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const seconds = (ms: number | undefined) =>
   ms === undefined || Number.isNaN(ms) ? '-' : (ms / 1000).toFixed(2);
-
-function pad(cells: string[], widths: number[]): string {
-  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-}
 
 export function restartReport(results: RestartResult[]): string[] {
   const lines: string[] = [];
   const fillWidths = [9, 10, 8, 11, 6, 11, 6, 10, 9, 9, 9];
   lines.push(
-    pad(
+    tableRow(
       [
         'broker',
         'fill msg/s',
@@ -291,7 +287,7 @@ export function restartReport(results: RestartResult[]): string[] {
   for (const r of results) {
     const f = r.fill;
     if (!f) {
-      lines.push(pad([r.label, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'], fillWidths));
+      lines.push(tableRow([r.label, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'], fillWidths));
       continue;
     }
     const pct = (cpu: number | undefined) =>
@@ -299,7 +295,7 @@ export function restartReport(results: RestartResult[]): string[] {
     const per = (cpu: number | undefined) =>
       cpu === undefined ? '-' : ((cpu / f.confirmed) * 1e6).toFixed(1);
     lines.push(
-      pad(
+      tableRow(
         [
           r.label,
           int(f.confirmed / f.seconds),
@@ -320,7 +316,7 @@ export function restartReport(results: RestartResult[]): string[] {
   lines.push('');
   const restartWidths = [9, 19, 6, 12, 13, 8, 10, 9, 9, 9];
   lines.push(
-    pad(
+    tableRow(
       [
         'broker',
         'restart',
@@ -339,7 +335,7 @@ export function restartReport(results: RestartResult[]): string[] {
   for (const r of results) {
     for (const x of r.restarts) {
       lines.push(
-        pad(
+        tableRow(
           [
             r.label,
             x.how === 'clean'

@@ -1,4 +1,4 @@
-// Small arithmetic the bench's reports share.
+// Small arithmetic and layout the bench's reports share.
 
 /** The median (the lower middle value for an even count); NaN for none. */
 export function median(values: readonly number[]): number {
@@ -9,4 +9,15 @@ export function median(values: readonly number[]): number {
 /** a - b, or undefined when either is unknown (a figure /proc could not give). */
 export function minus(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined || b === undefined ? undefined : a - b;
+}
+
+/** A whole number with thousands separators. */
+export const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** a / b to two places, '-' when b is 0. */
+export const ratio = (a: number, b: number): string => (b === 0 ? '-' : (a / b).toFixed(2));
+
+/** One row of a report's table: the first cell padded on the right, the others on the left. */
+export function tableRow(cells: readonly string[], widths: readonly number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 }

@@ -4,13 +4,14 @@
 
 import { randomBytes } from '../builtins.js';
 import {
+  EXPIRATION_FLAG,
   type FieldTable,
-  hasExpiration,
-  hasUserId,
   type Method,
   MethodId,
   ProtocolError,
+  propertyFlags,
   ReplyCode,
+  USER_ID_FLAG,
   writeBasicAck,
   writeBasicCancel,
   writeBasicCancelOk,
@@ -442,7 +443,8 @@ export class Channel {
       parts === undefined ? content.subarray(this.propertiesLength) : parts.length === 1 ? parts[0] : parts,
     );
     // As RabbitMQ: a user-id property must name the user the connection authenticated as.
-    if (hasUserId(message.properties) && message.props.userId !== this.connection.user) {
+    const flags = propertyFlags(message.properties);
+    if ((flags & USER_ID_FLAG) !== 0 && message.props.userId !== this.connection.user) {
       return withPublish(
         amqpError(
           ReplyCode.PRECONDITION_FAILED,
@@ -450,7 +452,7 @@ export class Channel {
         ),
       );
     }
-    if (hasExpiration(message.properties)) {
+    if ((flags & EXPIRATION_FLAG) !== 0) {
       const ttl = parseExpiration(message.props.expiration ?? '');
       if (typeof ttl === 'string') return withPublish(amqpError(ReplyCode.PRECONDITION_FAILED, ttl));
       message.ttl = ttl;

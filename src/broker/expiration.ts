@@ -2,8 +2,8 @@
 // it (Erlang's string:to_integer: an optional sign and decimal digits, nothing before or after them),
 // and RabbitMQ's reason when it refuses one, as it prints it in its 406 PRECONDITION_FAILED text.
 
-/** The longest TTL RabbitMQ takes: ten years, in milliseconds. */
-const MAX_TTL = 315_360_000_000n;
+/** The longest TTL RabbitMQ takes, per message or per queue (x-message-ttl): ten years, in milliseconds. */
+export const MAX_TTL = 315_360_000_000n;
 
 /** The TTL in milliseconds, or the text of the channel error that refuses the value. */
 export function parseExpiration(text: string): number | string {

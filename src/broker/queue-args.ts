@@ -1,11 +1,9 @@
 // The queue arguments warren acts on, read and checked as RabbitMQ does, with the reason RabbitMQ
 // gives in its 406 when it refuses one: x-max-length, x-max-length-bytes, x-overflow, x-message-ttl.
 import { type FieldTable, type FieldValue, TypedValue } from '../protocol/index.js';
+import { MAX_TTL } from './expiration.js';
 
 const INTEGER_TYPES = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l']);
-
-/** The longest TTL RabbitMQ takes: ten years, in milliseconds. */
-const MAX_TTL = 315_360_000_000n;
 
 /** An integer field value (of any AMQP integer type), or undefined when it is not an integer. */
 function integerOf(v: FieldValue): bigint | undefined {

@@ -55,7 +55,12 @@ type ReadyEntry = Message | RequeuedMessage | number;
 
 function entrySeq(e: ReadyEntry): number {
   if (typeof e === 'number') return e < 0 ? -e : e;
-  return e instanceof RequeuedMessage ? e.message.seq : e.seq;
+  return messageOf(e).seq;
+}
+
+/** The message of a ready entry held in memory. */
+function messageOf(e: Message | RequeuedMessage): Message {
+  return e instanceof RequeuedMessage ? e.message : e;
 }
 
 export class Queue {
@@ -160,14 +165,19 @@ export class Queue {
     while (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) {
       const entry = this.ready.shift();
       if (entry === undefined) break;
-      if (typeof entry === 'number') this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
-      else {
-        const message = entry instanceof RequeuedMessage ? entry.message : entry;
-        this.readyBytes -= message.bodySize;
-        this.gone(message);
-      }
+      this.discard(entry);
     }
     this.armExpiry();
+  }
+
+  /** A ready entry taken off the queue leaves it for good: its share of the budget, its store record. */
+  private discard(entry: ReadyEntry): void {
+    if (typeof entry === 'number') this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
+    else {
+      const message = messageOf(entry);
+      this.readyBytes -= message.bodySize;
+      this.gone(message);
+    }
   }
 
   /**
@@ -180,7 +190,7 @@ export class Queue {
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
       if (typeof entry !== 'number') {
-        const message = entry instanceof RequeuedMessage ? entry.message : entry;
+        const message = messageOf(entry);
         this.readyBytes -= message.bodySize;
         // Expired at the head of the queue: dropped, as RabbitMQ drops it (there is no dead-lettering).
         // Not on its way in: RabbitMQ hands a message a consumer can take at once over, even at TTL 0.
@@ -296,11 +306,9 @@ export class Queue {
     for (;;) {
       const head = this.ready.peek();
       if (head === undefined || typeof head === 'number') return;
-      const message = head instanceof RequeuedMessage ? head.message : head;
-      if (message.expiresAt === 0 || message.expiresAt >= now) return;
-      this.ready.shift();
-      this.readyBytes -= message.bodySize;
-      this.gone(message);
+      const { expiresAt } = messageOf(head);
+      if (expiresAt === 0 || expiresAt >= now) return;
+      this.discard(this.ready.shift() as ReadyEntry);
     }
   }
 
@@ -311,7 +319,7 @@ export class Queue {
   private armExpiry(): void {
     const head = this.ready.peek();
     if (head === undefined || typeof head === 'number') return;
-    const at = (head instanceof RequeuedMessage ? head.message : head).expiresAt;
+    const at = messageOf(head).expiresAt;
     if (at === 0 || (this.expiryTimer !== undefined && this.expiryTimerAt <= at)) return;
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     this.expiryTimerAt = at;
@@ -385,7 +393,7 @@ export class Queue {
     for (const e of removed) {
       if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
       else {
-        const message = e instanceof RequeuedMessage ? e.message : e;
+        const message = messageOf(e);
         if (message.stored) this.store.remove(this.storeKey, message.seq);
       }
     }

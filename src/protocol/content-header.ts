@@ -30,12 +30,16 @@ export function deliveryModeOf(raw: Buffer): number {
   return o < raw.length ? raw[o] : 0;
 }
 
-/** Whether the user-id property is present (checked on every publish, so read from the flags alone). */
-export function hasUserId(raw: Buffer): boolean {
-  return raw.length >= 2 && (raw.readUInt16BE(0) & USER_ID) !== 0;
+/** The first property flag word (0 when the header has none): one read per publish for the checks below. */
+export function propertyFlags(raw: Buffer): number {
+  return raw.length >= 2 ? raw.readUInt16BE(0) : 0;
 }
 
-/** Whether the expiration property is present (checked on every publish, so read from the flags alone). */
+/** Flag bits of propertyFlags(): the user-id and expiration properties are present. */
+export const USER_ID_FLAG = USER_ID;
+export const EXPIRATION_FLAG = EXPIRATION;
+
+/** Whether the expiration property is present. */
 export function hasExpiration(raw: Buffer): boolean {
-  return raw.length >= 2 && (raw.readUInt16BE(0) & EXPIRATION) !== 0;
+  return (propertyFlags(raw) & EXPIRATION) !== 0;
 }
