@@ -16,6 +16,8 @@ export interface WarrenOptions {
   readonly nodeArgs?: readonly string[];
   /** How long recovery and listening may take before the start counts as failed (default 10 s). */
   readonly startTimeoutMs?: number;
+  /** The child's environment; the bench's own when absent. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** The 'recovered from the data directory' log line's fields. */
@@ -52,7 +54,10 @@ export function startWarren(cliPath: string, options: WarrenOptions): Promise<Br
   else args.push('--data-dir', options.dataDir);
   if (options.fsync === false) args.push('--no-fsync');
   args.push('--log-level', 'info');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
   const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
   let stderr = '';
   child.stderr.setEncoding('utf8');

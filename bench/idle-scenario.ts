@@ -148,6 +148,12 @@ export interface StartResult {
   /** The script spawned, relative to the repository (package.json's bin). */
   readonly command: string;
   readonly cli: StartRun[];
+  /**
+   * When the bench's environment sets NODE_EXTRA_CA_CERTS: the same starts with it unset. Node 20 reads
+   * the certificates it names (and builds its root store for them) at every process start, before the
+   * first line of the script runs, whatever the script; this shows how much of `cli` that is.
+   */
+  readonly cliWithoutExtraCaCerts: StartRun[] | undefined;
   readonly inProcess: InProcessRun[];
   readonly referenceIdleRss: number | undefined;
 }
@@ -155,9 +161,9 @@ export interface StartResult {
 const IDLE_WAIT_MS = 1000;
 const CHILD_TIMEOUT_MS = 20_000;
 
-async function cliStart(cliPath: string): Promise<StartRun> {
+async function cliStart(cliPath: string, env?: NodeJS.ProcessEnv): Promise<StartRun> {
   const t0 = performance.now();
-  const warren = await startWarren(cliPath, { dataDir: undefined });
+  const warren = await startWarren(cliPath, { dataDir: undefined, env });
   try {
     const listeningMs = performance.now() - t0;
     const c = await LoadConnection.open(parseAmqpUrl(warren.url), PRODUCT);
@@ -195,11 +201,18 @@ export async function startTimes(
   referencePid: number | undefined,
 ): Promise<StartResult> {
   const cli: StartRun[] = [];
-  for (let i = 0; i < runs; i++) cli.push(await cliStart(cliPath));
+  const withoutCerts = process.env.NODE_EXTRA_CA_CERTS === undefined ? undefined : { ...process.env };
+  if (withoutCerts) delete withoutCerts.NODE_EXTRA_CA_CERTS;
+  const cliWithoutExtraCaCerts: StartRun[] | undefined = withoutCerts ? [] : undefined;
+  // Alternating, so that the machine's drift hits both series alike.
+  for (let i = 0; i < runs; i++) {
+    cli.push(await cliStart(cliPath));
+    if (cliWithoutExtraCaCerts) cliWithoutExtraCaCerts.push(await cliStart(cliPath, withoutCerts));
+  }
   const inProcess: InProcessRun[] = [];
   for (let i = 0; i < runs; i++) inProcess.push(await inProcessStart());
   const command = relative(fileURLToPath(new URL('../../', import.meta.url)), cliPath);
-  return { command, cli, inProcess, referenceIdleRss: rssOf(referencePid) };
+  return { command, cli, cliWithoutExtraCaCerts, inProcess, referenceIdleRss: rssOf(referencePid) };
 }
 
 export function startReport(r: StartResult): string[] {
@@ -212,11 +225,22 @@ export function startReport(r: StartResult): string[] {
     `  spawn to listening          ${ms(median(r.cli.map((c) => c.listeningMs)))}  (${list(r.cli.map((c) => c.listeningMs))})`,
     `  spawn to first channel      ${ms(median(r.cli.map((c) => c.firstChannelMs)))}  (${list(r.cli.map((c) => c.firstChannelMs))})`,
     `  idle RSS ${IDLE_WAIT_MS / 1000} s after channel  ${formatBytes(idle.length ? median(idle) : undefined)}  (${idle.map((v) => (v / MIB).toFixed(1)).join(', ')} MiB)`,
+  ];
+  const bare = r.cliWithoutExtraCaCerts;
+  const bareIdle = bare?.map((c) => c.idleRss).filter((v): v is number => v !== undefined) ?? [];
+  if (bare?.length)
+    lines.push(
+      `  the same with NODE_EXTRA_CA_CERTS unset (this environment sets it; Node reads those certificates at start):`,
+      `  spawn to listening          ${ms(median(bare.map((c) => c.listeningMs)))}  (${list(bare.map((c) => c.listeningMs))})`,
+      `  spawn to first channel      ${ms(median(bare.map((c) => c.firstChannelMs)))}  (${list(bare.map((c) => c.firstChannelMs))})`,
+      `  idle RSS ${IDLE_WAIT_MS / 1000} s after channel  ${formatBytes(bareIdle.length ? median(bareIdle) : undefined)}`,
+    );
+  lines.push(
     `warren, await startBroker({ port: 0 }) in a fresh node process (${r.inProcess.length} runs, median):`,
     `  import dist/index.js        ${ms(median(r.inProcess.map((c) => c.importMs)))}  (${list(r.inProcess.map((c) => c.importMs))})`,
     `  startBroker to ready        ${ms(median(r.inProcess.map((c) => c.startMs)))}  (${list(r.inProcess.map((c) => c.startMs))})`,
     `  process RSS when ready      ${formatBytes(inRss.length ? median(inRss) : undefined)}`,
-  ];
+  );
   if (r.referenceIdleRss !== undefined)
     lines.push(`  its RSS now (REFERENCE_PID) ${formatBytes(r.referenceIdleRss)}`);
   return lines;

@@ -565,6 +565,12 @@ async function start(): Promise<boolean> {
       `ratio warren/reference: start to first channel ${(warrenChannel / median(times)).toFixed(3)}` +
         (rss.length && warrenRss ? `, idle RSS ${(warrenRss / median(rss)).toFixed(2)}` : ''),
     );
+    const bare = result.cliWithoutExtraCaCerts;
+    if (bare?.length)
+      console.log(
+        `  with NODE_EXTRA_CA_CERTS unset for warren: start to first channel ` +
+          (median(bare.map((c) => c.firstChannelMs)) / median(times)).toFixed(3),
+      );
   }
   if (values.json) console.log(JSON.stringify({ scenario: 'j', ...result, reference }));
   return true;
