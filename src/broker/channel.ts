@@ -867,9 +867,8 @@ export class Channel {
     this.bodyParts = undefined;
     this.txPublishes = [];
     this.txSettles = [];
-    const deliveries = [...this.unacked.values()];
+    const queues = requeueDeliveries(this.unacked.values());
     this.unacked.clear();
-    const queues = requeueDeliveries(deliveries);
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
     for (const q of queues) q.dispatch();
@@ -877,12 +876,21 @@ export class Channel {
 }
 
 /** Gives unacked deliveries back to their queues, all of a queue's in one call; returns the queues. */
-function requeueDeliveries(deliveries: readonly Delivery[]): Iterable<Queue> {
+function requeueDeliveries(deliveries: Iterable<Delivery>): Iterable<Queue> {
   const byQueue = new Map<Queue, Message[]>();
+  // Deliveries of one queue usually come in runs (a channel with one consumer: all of them).
+  let lastQueue: Queue | undefined;
+  let last: Message[] = [];
   for (const d of deliveries) {
-    const messages = byQueue.get(d.queue);
-    if (messages === undefined) byQueue.set(d.queue, [d.message]);
-    else messages.push(d.message);
+    if (d.queue !== lastQueue) {
+      lastQueue = d.queue;
+      const messages = byQueue.get(d.queue);
+      if (messages === undefined) {
+        last = [];
+        byQueue.set(d.queue, last);
+      } else last = messages;
+    }
+    last.push(d.message);
   }
   for (const [queue, messages] of byQueue) queue.requeue(messages);
   return byQueue.keys();

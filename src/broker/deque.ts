@@ -1,10 +1,19 @@
 // A growable ring buffer: O(1) push and shift at both ends, without Array.prototype.shift's cost on long
 // queues. Capacity is a power of two so that indexes wrap with a mask.
+//
+// An item may be pushed or unshifted marked (a queue marks the messages it gets back after a delivery:
+// they go out redelivered). The mark is a byte per slot, in an array made with the first marked item,
+// so a deque that never holds one costs nothing for it, and marking a million items allocates no object
+// per item.
 export class Deque<T> {
   private items: (T | undefined)[];
   private head = 0;
   private count = 0;
   private mask: number;
+  /** A byte per slot of items: 1 if the item in it is marked. Every write of a slot writes its mark. */
+  private marks: Uint8Array | undefined;
+  /** Whether the item the last shift() returned was marked. */
+  shiftedMarked = false;
 
   constructor(initialCapacity = 16) {
     let capacity = 16;
@@ -17,24 +26,33 @@ export class Deque<T> {
     return this.count;
   }
 
-  push(item: T): void {
+  push(item: T, marked = false): void {
     if (this.count === this.items.length) this.grow();
-    this.items[(this.head + this.count) & this.mask] = item;
+    const i = (this.head + this.count) & this.mask;
+    this.items[i] = item;
+    if (marked || this.marks !== undefined) this.mark(i, marked);
     this.count++;
   }
 
-  unshift(item: T): void {
+  unshift(item: T, marked = false): void {
     if (this.count === this.items.length) this.grow();
     this.head = (this.head - 1) & this.mask;
     this.items[this.head] = item;
+    if (marked || this.marks !== undefined) this.mark(this.head, marked);
     this.count++;
   }
 
+  /** Takes the front item; shiftedMarked then says whether it was marked. */
   shift(): T | undefined {
-    if (this.count === 0) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head] = undefined;
-    this.head = (this.head + 1) & this.mask;
+    if (this.count === 0) {
+      this.shiftedMarked = false;
+      return undefined;
+    }
+    const head = this.head;
+    const item = this.items[head];
+    this.items[head] = undefined;
+    this.shiftedMarked = this.marks !== undefined && this.marks[head] === 1;
+    this.head = (head + 1) & this.mask;
     this.count--;
     return item;
   }
@@ -61,7 +79,14 @@ export class Deque<T> {
     return i < 0 || i >= this.count ? undefined : this.items[(this.head + i) & this.mask];
   }
 
-  /** Removes every item, returning them front to back; the deque starts again at its smallest. */
+  /** Whether the item at position i from the front is marked. */
+  markedAt(i: number): boolean {
+    return (
+      i >= 0 && i < this.count && this.marks !== undefined && this.marks[(this.head + i) & this.mask] === 1
+    );
+  }
+
+  /** Removes every item, returning them front to back (their marks are dropped); the deque starts again at its smallest. */
   drain(): T[] {
     const { items, head, count } = this;
     const end = head + count;
@@ -79,28 +104,31 @@ export class Deque<T> {
   /** Removes every item at once; the deque starts again at its smallest. */
   clear(): void {
     this.items = new Array<T | undefined>(16);
+    this.marks = undefined;
     this.mask = 15;
     this.head = 0;
     this.count = 0;
-  }
-
-  /** Keeps the items for which keep() is true, in order; returns the removed ones. */
-  filter(keep: (item: T) => boolean): T[] {
-    const removed: T[] = [];
-    const kept: T[] = [];
-    for (const item of this.drain()) (keep(item) ? kept : removed).push(item);
-    for (const item of kept) this.push(item);
-    return removed;
   }
 
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = 0; i < this.count; i++) yield this.items[(this.head + i) & this.mask] as T;
   }
 
+  private mark(slot: number, marked: boolean): void {
+    if (this.marks === undefined) this.marks = new Uint8Array(this.items.length);
+    this.marks[slot] = marked ? 1 : 0;
+  }
+
   private grow(): void {
     const old = this.items;
     const next = new Array<T | undefined>(old.length * 2);
     for (let i = 0; i < this.count; i++) next[i] = old[(this.head + i) & this.mask];
+    const oldMarks = this.marks;
+    if (oldMarks !== undefined) {
+      const marks = new Uint8Array(next.length);
+      for (let i = 0; i < this.count; i++) marks[i] = oldMarks[(this.head + i) & this.mask];
+      this.marks = marks;
+    }
     this.items = next;
     this.head = 0;
     this.mask = next.length - 1;

@@ -111,8 +111,3 @@ export class Message {
     return deliveryModeOf(this.properties) === 2;
   }
 }
-
-/** A message back in a queue after a delivery: it keeps its place by seq and is marked redelivered. */
-export class RequeuedMessage {
-  constructor(readonly message: Message) {}
-}

@@ -6,7 +6,7 @@ import type { Consumer } from './consumer.js';
 import { Deque } from './deque.js';
 import type { Binding } from './exchange/exchange.js';
 import { parseExpiration } from './expiration.js';
-import { Message, RequeuedMessage } from './message.js';
+import { Message } from './message.js';
 import { NO_LIMITS, queueLimits } from './queue-args.js';
 
 /** The connection an exclusive queue belongs to. */
@@ -48,19 +48,16 @@ const COMPACT_BEHIND = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * A ready entry: a message in memory, one coming back after a delivery, or the id of a stored message
- * paged out to disk (negative when it had been delivered before: it goes out redelivered).
+ * A ready entry: a message in memory, or the id of a stored message paged out to disk (negative when it
+ * had been delivered before: it goes out redelivered). A message in memory that comes back after a
+ * delivery is marked in the deque (Deque's marks) and goes out redelivered too: the Message itself is
+ * shared by every queue its publish reached, so the mark cannot be on it.
  */
-type ReadyEntry = Message | RequeuedMessage | number;
+type ReadyEntry = Message | number;
 
 function entrySeq(e: ReadyEntry): number {
   if (typeof e === 'number') return e < 0 ? -e : e;
-  return messageOf(e).seq;
-}
-
-/** The message of a ready entry held in memory. */
-function messageOf(e: Message | RequeuedMessage): Message {
-  return e instanceof RequeuedMessage ? e.message : e;
+  return e.seq;
 }
 
 export class Queue {
@@ -174,9 +171,8 @@ export class Queue {
   private discard(entry: ReadyEntry): void {
     if (typeof entry === 'number') this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
     else {
-      const message = messageOf(entry);
-      this.readyBytes -= message.bodySize;
-      this.gone(message);
+      this.readyBytes -= entry.bodySize;
+      this.gone(entry);
     }
   }
 
@@ -190,7 +186,8 @@ export class Queue {
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
       if (typeof entry !== 'number') {
-        const message = messageOf(entry);
+        const message = entry;
+        const redelivered = this.ready.shiftedMarked;
         this.readyBytes -= message.bodySize;
         // Expired at the head of the queue: dropped, as RabbitMQ drops it (there is no dead-lettering).
         // Not on its way in: RabbitMQ hands a message a consumer can take at once over, even at TTL 0.
@@ -198,7 +195,7 @@ export class Queue {
           this.gone(message);
           continue;
         }
-        return { message, redelivered: entry !== message };
+        return { message, redelivered };
       }
       const id = entry < 0 ? -entry : entry;
       const stored = this.store.read(id);
@@ -306,7 +303,7 @@ export class Queue {
     for (;;) {
       const head = this.ready.peek();
       if (head === undefined || typeof head === 'number') return;
-      const { expiresAt } = messageOf(head);
+      const { expiresAt } = head;
       if (expiresAt === 0 || expiresAt >= now) return;
       this.discard(this.ready.shift() as ReadyEntry);
     }
@@ -319,7 +316,7 @@ export class Queue {
   private armExpiry(): void {
     const head = this.ready.peek();
     if (head === undefined || typeof head === 'number') return;
-    const at = messageOf(head).expiresAt;
+    const at = head.expiresAt;
     if (at === 0 || (this.expiryTimer !== undefined && this.expiryTimerAt <= at)) return;
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     this.expiryTimerAt = at;
@@ -361,17 +358,21 @@ export class Queue {
     const ready = this.ready;
     const newest = back[back.length - 1].seq;
     const older: ReadyEntry[] = [];
+    const olderMarked: boolean[] = [];
     while (ready.length > 0 && entrySeq(ready.peek() as ReadyEntry) < newest) {
       older.push(ready.shift() as ReadyEntry);
+      olderMarked.push(ready.shiftedMarked);
     }
-    // Merged back to the front of the queue, newest first.
+    // Merged back to the front of the queue, newest first; the ones given back are marked redelivered.
     let i = older.length - 1;
     let j = back.length - 1;
     while (j >= 0) {
-      if (i >= 0 && entrySeq(older[i]) > back[j].seq) ready.unshift(older[i--]);
-      else ready.unshift(new RequeuedMessage(back[j--]));
+      if (i >= 0 && entrySeq(older[i]) > back[j].seq) {
+        ready.unshift(older[i], olderMarked[i]);
+        i--;
+      } else ready.unshift(back[j--], true);
     }
-    while (i >= 0) ready.unshift(older[i--]);
+    for (; i >= 0; i--) ready.unshift(older[i], olderMarked[i]);
     // One that expired while it was out is dropped now that it is back at the head.
     this.dropExpired(Date.now());
     this.armExpiry();
@@ -392,10 +393,7 @@ export class Queue {
     this.readyBytes = 0;
     for (const e of removed) {
       if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
-      else {
-        const message = messageOf(e);
-        if (message.stored) this.store.remove(this.storeKey, message.seq);
-      }
+      else if (e.stored) this.store.remove(this.storeKey, e.seq);
     }
     return removed.length;
   }

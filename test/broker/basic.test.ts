@@ -296,6 +296,59 @@ describe('acks', () => {
     expect(second.messages.map((m) => m.content.toString())).toEqual(['1', '2', '3', '4']);
   });
 
+  it('a message given back to one of the queues its publish reached is redelivered there only', async () => {
+    const { connection, channel } = await openChannel(broker.url);
+    await channel.assertExchange('requeue-fan', 'fanout', { autoDelete: true });
+    const queues: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const { queue } = await channel.assertQueue('', { exclusive: true });
+      await channel.bindQueue(queue, 'requeue-fan', '');
+      queues.push(queue);
+    }
+    channel.publish('requeue-fan', '', Buffer.from('both'));
+    const first = new Inbox();
+    const ch1 = await newChannel(connection);
+    await ch1.consume(queues[0], first.onMessage);
+    await first.count(1);
+    await ch1.close();
+    const got = await Promise.all(queues.map((q) => channel.get(q, { noAck: true })));
+    expect(got.map((m) => m && [m.content.toString(), m.fields.redelivered])).toEqual([
+      ['both', true],
+      ['both', false],
+    ]);
+  });
+
+  it('two channels of round-robin deliveries closing one after the other: all back in order, redelivered', async () => {
+    const { connection, channel } = await openChannel(broker.url);
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    const n = 40;
+    const chs = [await newChannel(connection), await newChannel(connection)];
+    const inboxes = [new Inbox(), new Inbox()];
+    // Each takes half and no more, so that what the first close gives back stays ready.
+    for (let i = 0; i < 2; i++) {
+      await chs[i].prefetch(n / 2);
+      await chs[i].consume(queue, inboxes[i].onMessage);
+    }
+    for (let i = 1; i <= n; i++) channel.sendToQueue(queue, Buffer.from(`${i}`));
+    await inboxes[0].count(n / 2);
+    await inboxes[1].count(n / 2);
+    // Each holds every other message: the second close merges its messages between the first's.
+    await chs[1].close();
+    channel.sendToQueue(queue, Buffer.from(`${n + 1}`));
+    expect((await channel.checkQueue(queue)).messageCount).toBe(n / 2 + 1);
+    await chs[0].close();
+    const second = new Inbox();
+    await channel.consume(queue, second.onMessage, { noAck: true });
+    await second.count(n + 1);
+    expect(second.messages.map((m) => Number(m.content.toString()))).toEqual(
+      Array.from({ length: n + 1 }, (_, i) => i + 1),
+    );
+    expect(second.messages.map((m) => m.fields.redelivered)).toEqual([
+      ...Array.from({ length: n }, () => true),
+      false,
+    ]);
+  });
+
   it('unacked messages go back when the connection drops', async () => {
     const { channel } = await openChannel(broker.url);
     await channel.assertQueue('drop-q');

@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Message, RequeuedMessage } from '../../src/broker/message.js';
+import type { Message } from '../../src/broker/message.js';
 import { type RunningBroker, startBroker } from '../../src/index.js';
 import { MethodId, writeBasicConsume, writeChannelOpen } from '../../src/protocol/index.js';
 import { closeAll, openChannel } from '../helpers/clients.js';
@@ -102,10 +102,7 @@ describe('flow and resources', () => {
     }
     channel.publish('share', '', Buffer.from('shared'));
     await channel.checkQueue('s1');
-    const heads = ['s1', 's2', 's3'].map((q) => vhost(b).queues.get(q)?.ready.peek()) as (
-      | Message
-      | RequeuedMessage
-    )[];
+    const heads = ['s1', 's2', 's3'].map((q) => vhost(b).queues.get(q)?.ready.peek()) as Message[];
     expect(heads[0]).toBeDefined();
     expect(heads[1]).toBe(heads[0]);
     expect(heads[2]).toBe(heads[0]);
