@@ -14,7 +14,7 @@ import type { LatencyWorkerCommand, LatencyWorkerInput, LatencyWorkerReport } fr
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
 import { sleep, WorkerThread } from './load-thread.js';
 import type { Target } from './run-scenario.js';
-import { median, minus } from './stats.js';
+import { int, median, minus } from './stats.js';
 
 export interface LatencyOptions {
   /** Messages per second the publisher sends. */
@@ -213,7 +213,6 @@ export async function runLatency(target: Target, options: LatencyOptions): Promi
 
 // Report
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : '-');
 
 type Column = readonly [name: string, width: number];

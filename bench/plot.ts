@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { int } from './stats.js';
 
 const USAGE =
   'usage: node build/bench/plot.js <bench-output-file> [<out.svg>] [--subtitle <text>] [--reference <name>]\n';
@@ -178,8 +179,6 @@ function ratioText(r: number): string {
   if (r >= 1) return `${r.toFixed(1)}x`;
   return `${r.toFixed(2)}x`;
 }
-
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
 function ratioOf(g: Group): number | undefined {
   const w = g.stats.warren;

@@ -33,7 +33,7 @@ import {
 } from './run-restart.js';
 import { type RunOptions, type RunResult, runScenario, type Target } from './run-scenario.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
-import { median, minus } from './stats.js';
+import { int, median, minus } from './stats.js';
 
 const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'g', 'h', 'i', 'j', 'k', 'l'];
 const LATENCY_RATES = [1000, 10_000];
@@ -209,7 +209,6 @@ function warrenRevision(): string {
 
 // Formatting
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const loadText = () =>
   loadavg()
     .map((l) => l.toFixed(2))
