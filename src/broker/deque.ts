@@ -104,7 +104,9 @@ export class Deque<T> {
   /** Removes every item at once; the deque starts again at its smallest. */
   clear(): void {
     this.items = new Array<T | undefined>(16);
-    this.marks = undefined;
+    // Written only when set: V8 treats a field never written after construction as a constant, and the
+    // first write of one throws away the optimised code that relied on it.
+    if (this.marks !== undefined) this.marks = undefined;
     this.mask = 15;
     this.head = 0;
     this.count = 0;

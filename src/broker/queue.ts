@@ -44,6 +44,13 @@ export const PAGE_OUT_AFTER = 32_768;
  */
 const COMPACT_BEHIND = 1000;
 
+/**
+ * The memory budget's change for bytes that leave it: -bytes, but +0 rather than -0 for none (an empty
+ * body, an empty queue). V8 keeps a -0 as a heap number: one reaching code that has only seen small
+ * integers deoptimises it, and turns the broker's byte count into a double field for good.
+ */
+const freed = (bytes: number): number => 0 - bytes;
+
 /** The longest delay setTimeout takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -81,6 +88,8 @@ export class Queue {
   private hadConsumers = false;
   private nextConsumer = 0;
   private dispatching = false;
+  /** Set by next(): whether the message it returned had been delivered before. */
+  private nextRedelivered = false;
   private exclusiveConsumer: Consumer | undefined;
   /** Survives a restart: durable and not exclusive. Its persistent messages are in the store. */
   readonly persistent: boolean;
@@ -179,9 +188,10 @@ export class Queue {
   /**
    * Takes the next ready entry as a message in memory (reading a paged-out one back from the store).
    * undefined when the queue is empty; a stored message that cannot be read back (its record failed its
-   * checksum) is dropped, as recovery drops it, and the next one is taken.
+   * checksum) is dropped, as recovery drops it, and the next one is taken. Whether the message taken goes
+   * out redelivered is left in nextRedelivered (no object per delivery).
    */
-  private next(): { message: Message; redelivered: boolean } | undefined {
+  private next(): Message | undefined {
     for (;;) {
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
@@ -195,7 +205,8 @@ export class Queue {
           this.gone(message);
           continue;
         }
-        return { message, redelivered };
+        this.nextRedelivered = redelivered;
+        return message;
       }
       const id = entry < 0 ? -entry : entry;
       const stored = this.store.read(id);
@@ -225,7 +236,8 @@ export class Queue {
         }
       }
       this.events.messageBytes(message.bodySize);
-      return { message, redelivered: entry < 0 };
+      this.nextRedelivered = entry < 0;
+      return message;
     }
   }
 
@@ -247,9 +259,9 @@ export class Queue {
           }
         }
         if (!consumer) break;
-        const got = this.next();
-        if (!got) break;
-        const { message, redelivered } = got;
+        const message = this.next();
+        if (message === undefined) break;
+        const redelivered = this.nextRedelivered;
         if (!consumer.noAck) {
           this.unacked++;
           if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
@@ -264,10 +276,10 @@ export class Queue {
 
   /** basic.get: the next ready message, or undefined. */
   take(noAck: boolean): { message: Message; redelivered: boolean } | undefined {
-    const got = this.next();
-    if (!got) return undefined;
+    const message = this.next();
+    if (message === undefined) return undefined;
+    const got = { message, redelivered: this.nextRedelivered };
     if (this.ready.length > 0) this.armExpiry();
-    const { message } = got;
     if (noAck) this.gone(message);
     else {
       this.unacked++;
@@ -279,7 +291,7 @@ export class Queue {
   /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
   settled(message: Message): void {
     if (this.deleted) {
-      this.events.messageBytes(-message.bodySize);
+      this.events.messageBytes(freed(message.bodySize));
       return;
     }
     this.unacked--;
@@ -288,7 +300,7 @@ export class Queue {
 
   /** A message leaves this queue for good: memory budget and store. */
   private gone(message: Message): void {
-    this.events.messageBytes(-message.bodySize);
+    this.events.messageBytes(freed(message.bodySize));
     if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
   }
 
@@ -343,7 +355,7 @@ export class Queue {
     if (this.deleted) {
       let bytes = 0;
       for (const m of messages) bytes += m.bodySize;
-      this.events.messageBytes(-bytes);
+      this.events.messageBytes(freed(bytes));
       return;
     }
     this.unacked -= messages.length;
@@ -389,7 +401,7 @@ export class Queue {
       return this.dropReady();
     }
     const removed = this.ready.drain();
-    this.events.messageBytes(-this.readyBytes);
+    this.events.messageBytes(freed(this.readyBytes));
     this.readyBytes = 0;
     for (const e of removed) {
       if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
@@ -426,7 +438,7 @@ export class Queue {
     }
     const count = this.ready.length;
     this.ready.clear();
-    this.events.messageBytes(-this.readyBytes);
+    this.events.messageBytes(freed(this.readyBytes));
     this.readyBytes = 0;
     return count;
   }
