@@ -9,6 +9,7 @@
 // The latency includes both ends' socket and event-loop time: the publisher's write, loopback, the broker,
 // loopback again and the consumer's read. The load generator's share is small but not zero; it is the same
 // for every broker measured.
+import v8 from 'node:v8';
 import { cpuSeconds } from './cpu.js';
 import type { LatencyWorkerCommand, LatencyWorkerInput, LatencyWorkerReport } from './latency-worker.js';
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
@@ -130,6 +131,12 @@ export async function runLatency(target: Target, options: LatencyOptions): Promi
   const { rate, warmupSeconds, seconds } = options;
   if (!(rate > 0) || !(seconds > 0) || !(warmupSeconds >= 0))
     throw new Error(`bad latency options: rate ${rate}, warm-up ${warmupSeconds} s, ${seconds} s`);
+  // V8's memory reducer: some 8 s after an isolate starts, if it seems idle, V8 runs up to three full
+  // collections about 0.6 s apart to shrink its heap. In the publisher and consumer threads, new isolates
+  // for each run, they paused each thread 1-5 ms at the same moments of every run's measured interval,
+  // and put some 40 samples per 10 s run above a millisecond, whichever broker was measured. Isolates read
+  // the flag when they are set up, so setting it before the threads start keeps it from them.
+  v8.setFlagsFromString('--no-memory-reducer');
   const queue = `warren-bench-latency-${process.pid}-${++runNumber}`;
   const control = await LoadConnection.open(parseAmqpUrl(target.url), 'warren-bench latency control');
   const shared = new LatencyShared();
