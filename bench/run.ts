@@ -398,8 +398,8 @@ async function latency(nodeArgs: string[]): Promise<boolean> {
     // time this process deletes a queue and closes a connection, and V8 then throws away optimised code
     // that took fields never written since construction (a queue's `deleted`) as constants. At 1,000
     // msg/s it takes seconds to be optimised again: warren's first measured run at that rate was the
-    // slowest of its three, or tied, in 5 of 7 full runs, most of its tail in its first seconds. A second, short
-    // run after that first close leaves warren as it is for every run after.
+    // slowest of its three, or tied, in 5 of 7 full runs, most of its tail in its first seconds. A
+    // second, short run after that first close leaves warren as it is for every run after.
     if (!smoke) {
       for (const seconds of [LATENCY_WARMUP_S, LATENCY_REWARM_S]) {
         await runLatency(targets[0], { rate: LATENCY_WARMUP_RATE, warmupSeconds: 0, seconds });
