@@ -86,7 +86,10 @@ export class Deque<T> {
     );
   }
 
-  /** Removes every item, returning them front to back (their marks are dropped); the deque starts again at its smallest. */
+  /**
+   * Removes every item, returning them front to back (their marks are dropped); the deque starts again
+   * at its smallest.
+   */
   drain(): T[] {
     const { items, head, count } = this;
     const end = head + count;

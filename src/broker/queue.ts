@@ -394,20 +394,20 @@ export class Queue {
 
   /** Removes all ready messages; returns how many there were. */
   purge(): number {
-    if (!this.persistent || this.unacked === 0) {
-      // Nothing to tell the store message by message: a transient queue's messages are not in it, and
-      // with nothing unacked it holds exactly the ready messages of the queue, which one record drops.
-      if (this.persistent) this.store.dropQueue(this.storeKey);
-      return this.dropReady();
+    const count = this.ready.length;
+    if (this.persistent) {
+      // With nothing unacked the store holds exactly the ready messages of the queue, which one record
+      // drops; else they leave it one by one. A transient queue's messages are not in it.
+      if (this.unacked === 0) this.store.dropQueue(this.storeKey);
+      else {
+        for (const e of this.ready.drain()) {
+          if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
+          else if (e.stored) this.store.remove(this.storeKey, e.seq);
+        }
+      }
     }
-    const removed = this.ready.drain();
-    this.events.messageBytes(freed(this.readyBytes));
-    this.readyBytes = 0;
-    for (const e of removed) {
-      if (typeof e === 'number') this.store.remove(this.storeKey, e < 0 ? -e : e);
-      else if (e.stored) this.store.remove(this.storeKey, e.seq);
-    }
-    return removed.length;
+    this.dropReady();
+    return count;
   }
 
   addConsumer(consumer: Consumer): void {
@@ -429,7 +429,7 @@ export class Queue {
 
   /**
    * Drops every ready entry at once, however many: their bodies leave the memory budget in one step (paged
-   * ones never counted). Returns how many there were.
+   * ones never counted), and the expiry timer goes. Returns how many there were.
    */
   private dropReady(): number {
     if (this.expiryTimer !== undefined) {
