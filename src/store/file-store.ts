@@ -6,7 +6,7 @@
 // released in call order once their batch is durable.
 //
 // Message bodies are not kept in memory: the store knows where each live message's record is
-// (message-locations.ts: 28 bytes a message, plus 9 per queue entry in queue-entries.ts) and read()
+// (message-locations.ts: 24 bytes a message, plus 9 per queue entry in queue-entries.ts) and read()
 // fetches it from its segment file, or from the write buffers while its batch is not written yet.
 //
 // Files (formats in their modules): warren.lock (lock-file.ts), NNNNNNNNNN.seg (segment-format.ts),
@@ -23,7 +23,7 @@ import { nodeIo, type StoreIo } from './file-io.js';
 import { IndexFile } from './index-file.js';
 import { IndexSnapshot, type SnapshotQueue } from './index-snapshot.js';
 import { acquireLock, type LockFile } from './lock-file.js';
-import { MessageLocations } from './message-locations.js';
+import { MessageLocations, OFFSET_UNKNOWN } from './message-locations.js';
 import { QueueEntries } from './queue-entries.js';
 import {
   encodeDeliveredRecord,
@@ -151,6 +151,12 @@ export class FileStore implements Store {
     this.dir = options.dir;
     this.fsync = options.fsync;
     this.segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    // A record starts within segmentSize bytes of its segment's start: its offset fits 32 bits.
+    if (!Number.isInteger(this.segmentSize) || this.segmentSize <= 0 || this.segmentSize >= OFFSET_UNKNOWN) {
+      throw new RangeError(
+        `segmentSize must be a whole number of bytes below 4 GiB, not ${this.segmentSize}`,
+      );
+    }
     this.indexCompactBytes = options.indexCompactBytes ?? DEFAULT_INDEX_COMPACT_BYTES;
     this.logger = options.logger ?? silentLogger;
     this.io = options.io ?? nodeIo;

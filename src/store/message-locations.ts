@@ -2,8 +2,10 @@
 // queues hold the message: what read() looks up, and what keeps a segment alive. Like QueueEntries,
 // sorted typed arrays rather than a Map: ids arrive in increasing order and are appended; a message no
 // queue holds any more leaves a hole (O(1) at the head, where FIFO acks land, else a binary search),
-// and holes are compacted away when the arrays fill. 28 bytes per live message (ids and offsets as
-// float64, lengths, segments and queue counts as uint32), with no object per message.
+// and holes are compacted away when the arrays fill. 24 bytes per live message (ids as float64; offsets,
+// lengths, segments and queue counts as uint32), with no object per message. An offset fits 32 bits: a
+// record starts at most segmentSize into its segment, and the store keeps segmentSize below
+// OFFSET_UNKNOWN.
 //
 // Slots are positions in the arrays: valid until the next add(), which may compact.
 
@@ -11,11 +13,14 @@ import { searchSortedIds } from './sorted-ids.js';
 
 const INITIAL_CAPACITY = 16;
 
+/** The offset of a message whose record has not been found yet (during recovery); no record starts there. */
+export const OFFSET_UNKNOWN = 0xffff_ffff;
+
 export class MessageLocations {
   /** Message ids, increasing, removed ones included. */
   private ids = new Float64Array(INITIAL_CAPACITY);
-  /** Byte offset of the framed record in its segment file; -1 while unknown (during recovery). */
-  private offsets = new Float64Array(INITIAL_CAPACITY);
+  /** Byte offset of the framed record in its segment file; OFFSET_UNKNOWN while unknown (during recovery). */
+  private offsets = new Uint32Array(INITIAL_CAPACITY);
   /** Bytes of the framed record. */
   private lengths = new Uint32Array(INITIAL_CAPACITY);
   private segments = new Uint32Array(INITIAL_CAPACITY);
@@ -62,6 +67,11 @@ export class MessageLocations {
 
   offsetAt(slot: number): number {
     return this.offsets[slot];
+  }
+
+  /** Whether the record of the message in `slot` has been found (recovery places them as it scans). */
+  placed(slot: number): boolean {
+    return this.offsets[slot] !== OFFSET_UNKNOWN;
   }
 
   lengthAt(slot: number): number {
@@ -212,7 +222,7 @@ export class MessageLocations {
     if (to * 2 > ids.length) {
       const capacity = ids.length * 2;
       this.ids = grow(new Float64Array(capacity), ids, to);
-      this.offsets = grow(new Float64Array(capacity), offsets, to);
+      this.offsets = grow(new Uint32Array(capacity), offsets, to);
       this.lengths = grow(new Uint32Array(capacity), lengths, to);
       this.segments = grow(new Uint32Array(capacity), segments, to);
       this.queueCounts = grow(new Uint32Array(capacity), queueCounts, to);

@@ -14,7 +14,7 @@ import {
   loadDefinitions,
 } from './definitions-file.js';
 import { scanFileFrames } from './file-frames.js';
-import { MessageLocations } from './message-locations.js';
+import { MessageLocations, OFFSET_UNKNOWN } from './message-locations.js';
 import { QueueEntries } from './queue-entries.js';
 import {
   checkIndexHeader,
@@ -138,7 +138,7 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
           const slot = locations.find(id);
           // The first intact copy: a record is written once per id, but a store written by an older
           // warren may hold a second copy (same id, same content) in a later segment.
-          if (slot >= 0 && locations.offsetAt(slot) < 0) {
+          if (slot >= 0 && !locations.placed(slot)) {
             locations.setPosition(slot, segment, frameOffset, end - start + FRAME_HEADER_SIZE);
           }
           return true;
@@ -158,7 +158,7 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
   const missing = new Map<number, number>();
   const missingSlots: number[] = [];
   locations.forEach((slot) => {
-    if (locations.offsetAt(slot) < 0) missingSlots.push(slot);
+    if (!locations.placed(slot)) missingSlots.push(slot);
   });
   for (const slot of missingSlots) {
     const segment = locations.segmentAt(slot);
@@ -345,7 +345,7 @@ async function replayIndex(
       // A message enqueued again while live keeps the record it has.
       const slot = locations.find(messageId);
       if (slot >= 0) locations.addQueues(slot, added);
-      else locations.add(messageId, segment, -1, 0, added);
+      else locations.add(messageId, segment, OFFSET_UNKNOWN, 0, added);
     },
     remove(queue, messageId) {
       const entries = entriesOf(queue);

@@ -85,6 +85,16 @@ describe('FileStore records', () => {
     expect(reopened.store.read(101)?.body.length).toBe(10_000);
   });
 
+  it('refuses a segment size whose offsets would not fit 32 bits', async () => {
+    for (const segmentSize of [2 ** 32, 2 ** 32 - 1, 0, 1.5]) {
+      await expect(openStore(tempDir(), { segmentSize })).rejects.toThrow(RangeError);
+    }
+    const { store } = await openStore(tempDir(), { segmentSize: 2 ** 32 - 2 });
+    store.publish(message(1), ['q']);
+    await synced(store);
+    expect(store.read(1)).toBeDefined();
+  });
+
   it('reports a message it cannot record to the next afterSync, without throwing', async () => {
     const { store } = await openStore(tempDir());
     store.publish(message(1), ['q']);

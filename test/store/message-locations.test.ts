@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MessageLocations } from '../../src/store/message-locations.js';
+import { MessageLocations, OFFSET_UNKNOWN } from '../../src/store/message-locations.js';
 
 interface Location {
   segment: number;
@@ -41,11 +41,24 @@ describe('MessageLocations', () => {
     expect(locations.find(3)).toBe(-1);
     expect(locations.release(3)).toBe(-1);
     expect(locations.release(5000)).toBe(-1);
-    for (let id = 1001; id <= 5000; id++) locations.add(id, 99, 2 ** 40 + id, 0xffff_ffff, 1);
+    // Offsets and lengths up to 32 bits, the largest offset just below OFFSET_UNKNOWN.
+    for (let id = 1001; id <= 5000; id++)
+      locations.add(id, 99, OFFSET_UNKNOWN - 1 - (5000 - id), 0xffff_ffff, 1);
     const last = locations.find(5000);
-    expect(locations.offsetAt(last)).toBe(2 ** 40 + 5000);
+    expect(locations.offsetAt(last)).toBe(0xffff_fffe);
+    expect(locations.placed(last)).toBe(true);
     expect(locations.lengthAt(last)).toBe(0xffff_ffff);
     expect(locations.size).toBe(799 + 4000);
+  });
+
+  it('tells a message whose record is not found yet from a placed one, through growth', () => {
+    const locations = new MessageLocations();
+    for (let id = 1; id <= 100; id++) locations.add(id, 1, id % 2 === 0 ? OFFSET_UNKNOWN : id * 64, 0, 1);
+    for (let id = 1; id <= 100; id++) expect(locations.placed(locations.find(id))).toBe(id % 2 === 1);
+    const slot = locations.find(50);
+    locations.setPosition(slot, 3, 0, 40);
+    expect(locations.placed(slot)).toBe(true);
+    expect(locations.offsetAt(slot)).toBe(0);
   });
 
   it('behaves like a sorted map under any sequence of operations', () => {

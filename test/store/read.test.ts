@@ -327,7 +327,7 @@ describe('FileStore recovery memory', () => {
     // A handful of buffers (blocks of the scan, headers, the write buffers), not one per message.
     expect(buffers).toBeLessThan(100);
     // What stays per message: its id and mark in the returned arrays (9 bytes), its queue entry (9
-    // bytes) and its location (28 bytes), with up to twice that in array capacity (about 67 in all,
+    // bytes) and its location (24 bytes), with up to twice that in array capacity (about 63 in all,
     // against 122 with an object per message in the returned list). Loading the
     // messages as before cost over 500 bytes each, bodies (64 bytes here) included.
     const grown = after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers);
