@@ -63,7 +63,7 @@ export interface BrokerOptions {
   dataDir?: string;
   /** With dataDir: fsync each batch before confirming it (default true); false only writes (fast CI). */
   fsync?: boolean;
-  /** With dataDir: the largest message segment file, in bytes (default 64 MiB). */
+  /** With dataDir: the largest message segment file, in bytes, below 4 GiB (default 64 MiB). */
   segmentSize?: number;
   /** A store to use instead of the one dataDir would open (tests). */
   store?: Store;
