@@ -24,7 +24,7 @@
 //
 // Replaying the records in order gives each queue's messages and delivered flags; ENQUEUE names the
 // segment the message record was appended to.
-import { layout } from './binary-layout.js';
+import { lazyLayout } from './binary-layout.js';
 import { getUint32, getUint64, putUint16, putUint32, putUint64 } from './byte-order.js';
 import { FRAME_HEADER_SIZE, sealFrame } from './record-frame.js';
 import { writeUtf8 } from './utf8.js';
@@ -54,16 +54,18 @@ interface IndexHeader {
   maxMessageId: number;
 }
 
-const headerLayout = layout.struct<IndexHeader>([
-  layout.blob(4, 'magic'),
-  layout.u16be('version'),
-  layout.u16be('headerSize'),
-  layout.nu64be('maxMessageId'),
-]);
+const headerLayout = lazyLayout<IndexHeader>((layout) =>
+  layout.struct([
+    layout.blob(4, 'magic'),
+    layout.u16be('version'),
+    layout.u16be('headerSize'),
+    layout.nu64be('maxMessageId'),
+  ]),
+);
 
 export function encodeIndexHeader(out: WriteBuffer, maxMessageId: number): void {
   out.reserve(INDEX_HEADER_SIZE);
-  headerLayout.encode(
+  headerLayout().encode(
     { magic: MAGIC, version: INDEX_VERSION, headerSize: INDEX_HEADER_SIZE, maxMessageId },
     out.buf,
     out.pos,
@@ -78,7 +80,7 @@ export type IndexHeaderCheck =
 
 export function checkIndexHeader(file: Buffer): IndexHeaderCheck {
   if (file.length < INDEX_HEADER_SIZE) return { ok: false, reason: 'short' };
-  const header = headerLayout.decode(file);
+  const header = headerLayout().decode(file);
   if (!MAGIC.equals(header.magic)) return { ok: false, reason: 'magic' };
   if (header.version !== INDEX_VERSION || header.headerSize < INDEX_HEADER_SIZE) {
     return { ok: false, reason: 'version', version: header.version };

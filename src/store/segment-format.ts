@@ -23,7 +23,7 @@
 //
 // The properties are the content header's raw property bytes, opaque here; the body runs to the end of
 // the payload. Message ids are below 2^53.
-import { layout } from './binary-layout.js';
+import { lazyLayout } from './binary-layout.js';
 import { getUint32, getUint64, putUint32, putUint64 } from './byte-order.js';
 import { crc32 } from './checksum.js';
 import {
@@ -55,13 +55,15 @@ interface SegmentHeader {
   reserved: number;
 }
 
-const headerLayout = layout.struct<SegmentHeader>([
-  layout.blob(4, 'magic'),
-  layout.u16be('version'),
-  layout.u16be('headerSize'),
-  layout.u32be('segment'),
-  layout.u32be('reserved'),
-]);
+const headerLayout = lazyLayout<SegmentHeader>((layout) =>
+  layout.struct([
+    layout.blob(4, 'magic'),
+    layout.u16be('version'),
+    layout.u16be('headerSize'),
+    layout.u32be('segment'),
+    layout.u32be('reserved'),
+  ]),
+);
 
 export function segmentFileName(segment: number): string {
   return `${segment.toString().padStart(10, '0')}.seg`;
@@ -75,7 +77,7 @@ export function parseSegmentFileName(name: string): number | undefined {
 
 export function encodeSegmentHeader(segment: number): Buffer {
   const header = Buffer.alloc(SEGMENT_HEADER_SIZE);
-  headerLayout.encode(
+  headerLayout().encode(
     { magic: MAGIC, version: SEGMENT_VERSION, headerSize: SEGMENT_HEADER_SIZE, segment, reserved: 0 },
     header,
   );
@@ -89,7 +91,7 @@ export type SegmentHeaderCheck =
 
 export function checkSegmentHeader(file: Buffer): SegmentHeaderCheck {
   if (file.length < SEGMENT_HEADER_SIZE) return { ok: false, reason: 'short' };
-  const header = headerLayout.decode(file);
+  const header = headerLayout().decode(file);
   if (!MAGIC.equals(header.magic)) return { ok: false, reason: 'magic' };
   if (header.version !== SEGMENT_VERSION || header.headerSize < SEGMENT_HEADER_SIZE) {
     return { ok: false, reason: 'version', version: header.version };
