@@ -53,7 +53,8 @@ export interface BrokerOptions {
   /**
    * Bytes of queued message bodies above which publishers are paused (TCP backpressure, and
    * connection.blocked to clients that support it) until consumers bring it below 80% of this; default 40%
-   * of the machine's memory, as RabbitMQ's vm_memory_high_watermark.
+   * of the machine's memory, as RabbitMQ's vm_memory_high_watermark. Past half of it, persistent messages
+   * in durable queues wait on disk rather than in memory.
    */
   memoryHighWatermark?: number;
   /**
@@ -80,6 +81,12 @@ export const VERSION: string = pkg.version;
  * stays O(1) per change and a restart replays at most about three times what it loads.
  */
 const MIN_CHANGES_BETWEEN_SAVES = 1000;
+/**
+ * Queued bodies past this share of the watermark: durable queues keep new persistent messages that must
+ * wait on disk (RabbitMQ's vm_memory_high_watermark_paging_ratio, 0.5 by default), so that a backlog of
+ * them pages out before it can block publishers.
+ */
+const PAGING_RATIO = 0.5;
 
 const SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'";
 
@@ -260,6 +267,10 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
 
   get overMemoryBudget(): boolean {
     return this.queuedBytes > this.highWatermark;
+  }
+
+  get memoryPaging(): boolean {
+    return this.queuedBytes > this.highWatermark * PAGING_RATIO;
   }
 
   messageBytes(delta: number): void {

@@ -19,6 +19,11 @@ export interface QueueEvents {
   queueUnused(queue: Queue): void;
   /** Bytes of message bodies entering (positive) or leaving (negative) queues, for the memory budget. */
   messageBytes(delta: number): void;
+  /**
+   * Message bodies in memory have passed the paging threshold (half the memory watermark, as RabbitMQ's
+   * vm_memory_high_watermark_paging_ratio): persistent messages arriving behind others wait on disk.
+   */
+  readonly memoryPaging: boolean;
   /** Where durable queues record their persistent messages. */
   readonly store: Store;
 }
@@ -34,6 +39,12 @@ export function storeKey(vhost: string, name: string): string {
  * message rather than its body and objects. A broker without a data directory keeps them all in memory.
  */
 export const PAGE_OUT_AFTER = 32_768;
+/**
+ * Bytes of ready bodies kept in memory per durable queue, whatever their number: past them, persistent
+ * messages wait on disk too (a backlog of 64 KiB bodies keeps 1,024 in memory, not 32,768, 2 GiB). All
+ * queues page as well once the broker's queued bodies pass half its memory watermark.
+ */
+export const PAGE_OUT_BYTES = 64 * 1024 * 1024;
 
 /**
  * A large body kept in the pieces it arrived in holds on to the socket reads they are views of, which
@@ -147,7 +158,7 @@ export class Queue {
   /** A routed message arrives. */
   enqueue(message: Message): void {
     // A message with a TTL stays in memory, where its expiry is kept.
-    if (message.stored && this.pagesOut && this.ready.length >= PAGE_OUT_AFTER && message.expiresAt === 0) {
+    if (message.stored && this.pagesOut && message.expiresAt === 0 && this.waitsOnDisk()) {
       this.ready.push(message.seq);
     } else {
       if (message.inPieces && (this.consumers.length === 0 || this.ready.length >= COMPACT_BEHIND)) {
@@ -163,6 +174,17 @@ export class Queue {
       this.arriving = undefined;
     } else if (message.expiresAt !== 0 && this.ready.length === 1) this.armExpiry();
     if (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) this.dropOverLimit();
+  }
+
+  /** Whether a stored message arriving now waits on disk: the queue's window is full, or memory is tight. */
+  private waitsOnDisk(): boolean {
+    const ready = this.ready.length;
+    return (
+      ready >= PAGE_OUT_AFTER ||
+      this.readyBytes >= PAGE_OUT_BYTES ||
+      // Behind other ready messages only: one arriving at an empty queue may go to a consumer at once.
+      (ready > 0 && this.events.memoryPaging)
+    );
   }
 
   /** x-overflow drop-head: the oldest ready messages go until the queue is within its limits. */

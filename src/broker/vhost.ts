@@ -16,6 +16,8 @@ import { queueLimits, typeNameOf } from './queue-args.js';
 
 export interface VirtualHostEvents {
   messageBytes(delta: number): void;
+  /** See QueueEvents.memoryPaging. */
+  readonly memoryPaging: boolean;
   /** A durable exchange, queue or binding came or went: the definitions on disk must follow. */
   definitionsChanged(change: DurableChange): void;
   readonly store: Store;
@@ -106,6 +108,10 @@ export class VirtualHost implements QueueEvents {
 
   messageBytes(delta: number): void {
     this.events.messageBytes(delta);
+  }
+
+  get memoryPaging(): boolean {
+    return this.events.memoryPaging;
   }
 
   get store(): Store {

@@ -1,8 +1,9 @@
 // Long backlogs of persistent messages in durable queues wait on disk: past PAGE_OUT_AFTER ready
-// messages (and after a restart, for all of them) a queue keeps only their ids and reads each back from
-// the store when its turn comes. Without a data directory there is no disk: everything stays in memory.
+// messages or PAGE_OUT_BYTES of their bodies, past half the memory watermark, and after a restart for all
+// of them, a queue keeps only their ids and reads each back from the store when its turn comes. Without
+// a data directory there is no disk: everything stays in memory.
 import { afterEach, describe, expect, it } from 'vitest';
-import { PAGE_OUT_AFTER } from '../../src/broker/queue.js';
+import { PAGE_OUT_AFTER, PAGE_OUT_BYTES } from '../../src/broker/queue.js';
 import type { RunningBroker } from '../../src/index.js';
 import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
 import { Inbox, openChannel } from '../helpers/clients.js';
@@ -38,6 +39,8 @@ async function consumeAll(b: RunningBroker, queue: string, count = total): Promi
     if (m) channel.ack(m);
   });
   await inbox.count(count, 20_000);
+  // A round trip on the channel: the broker has taken every ack sent before it.
+  await channel.checkQueue(queue);
   return inbox;
 }
 
@@ -152,6 +155,49 @@ describe('paging persistent backlogs', () => {
     // The unacked ones are still held by the consumer's channel, until it goes.
     expect(b.broker.queuedBytes).toBe(bytes(0, 50));
     await c.connection.close();
+    expect(b.broker.queuedBytes).toBe(0);
+  });
+
+  it('pages large bodies out past PAGE_OUT_BYTES in memory, however few, and delivers them intact in order', async () => {
+    const dataDir = tempDir('warren-paging-');
+    const b = await start({ dataDir, fsync: false });
+    const { connection } = await openChannel(b.url);
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('large', { durable: true });
+    const size = 1024 * 1024;
+    const count = PAGE_OUT_BYTES / size + 8;
+    const body = (i: number) => Buffer.alloc(size, i);
+    for (let i = 0; i < count; i++) ch.sendToQueue('large', body(i), { persistent: true });
+    await ch.waitForConfirms();
+    expect(pagedCount(b, 'large')).toBe(8);
+    expect(b.broker.queuedBytes).toBe(PAGE_OUT_BYTES);
+    const inbox = await consumeAll(b, 'large', count);
+    expect(inbox.messages.every((m, i) => m.content.equals(body(i)))).toBe(true);
+    expect(b.broker.queuedBytes).toBe(0);
+  });
+
+  it('past half the memory watermark, a durable queue with no consumer keeps taking persistent messages: they wait on disk, publishers are not blocked', async () => {
+    // Before, such a queue kept them in memory until the watermark blocked its publishers for good.
+    const dataDir = tempDir('warren-paging-');
+    const watermark = 8 * 1024 * 1024;
+    const b = await start({ dataDir, fsync: false, memoryHighWatermark: watermark });
+    const { connection } = await openChannel(b.url);
+    let blocked = false;
+    connection.on('blocked', () => {
+      blocked = true;
+    });
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('pressure', { durable: true });
+    const size = 64 * 1024;
+    const count = 500; // 32 MiB, four times the watermark
+    const body = (i: number) => Buffer.alloc(size, i);
+    for (let i = 0; i < count; i++) ch.sendToQueue('pressure', body(i), { persistent: true });
+    await ch.waitForConfirms();
+    expect(blocked).toBe(false);
+    expect(b.broker.queuedBytes).toBeLessThanOrEqual(watermark / 2 + size);
+    expect(pagedCount(b, 'pressure')).toBe(count - b.broker.queuedBytes / size);
+    const inbox = await consumeAll(b, 'pressure', count);
+    expect(inbox.messages.every((m, i) => m.content.equals(body(i)))).toBe(true);
     expect(b.broker.queuedBytes).toBe(0);
   });
 
