@@ -1,6 +1,6 @@
 // Built-in modules loaded when first needed rather than when warren starts: node:crypto and node:zlib
-// take about 4 ms each to load here, and an in-memory broker may never need them (scenario j in
-// bench/README.md times the start). Both are loaded the first time a function below runs.
+// take about 4 ms each to load here, node:v8 about 1 ms, and an in-memory broker may never need them
+// (scenario j in bench/README.md times the start). Each is loaded the first time a function below runs.
 import { createRequire } from 'node:module';
 
 const requireBuiltin = createRequire(import.meta.url);
@@ -11,6 +11,14 @@ let crypto: typeof import('node:crypto') | undefined;
 export function randomBytes(size: number): Buffer {
   crypto ??= requireBuiltin('node:crypto') as typeof import('node:crypto');
   return crypto.randomBytes(size);
+}
+
+let v8: typeof import('node:v8') | undefined;
+
+/** The JavaScript heap's size limit in bytes (v8.getHeapStatistics), node:v8 loaded on first use. */
+export function heapSizeLimit(): number {
+  v8 ??= requireBuiltin('node:v8') as typeof import('node:v8');
+  return v8.getHeapStatistics().heap_size_limit;
 }
 
 type Crc32 = (data: Uint8Array, value?: number) => number;

@@ -17,8 +17,11 @@ export interface QueueOwner {
 export interface QueueEvents {
   /** The last consumer of an auto-delete queue went away. */
   queueUnused(queue: Queue): void;
-  /** Bytes of message bodies entering (positive) or leaving (negative) queues, for the memory budget. */
-  messageBytes(delta: number): void;
+  /**
+   * Messages in memory entering (positive) or leaving (negative) queues, with the bytes of their bodies,
+   * for the memory budget.
+   */
+  messageBytes(delta: number, messages: number): void;
   /**
    * Message bodies in memory have passed the paging threshold (half the memory watermark, as RabbitMQ's
    * vm_memory_high_watermark_paging_ratio): persistent messages arriving behind others wait on disk.
@@ -84,6 +87,8 @@ export class Queue {
   readonly ready = new Deque<ReadyEntry>();
   /** Body bytes of the ready messages held in memory (not those paged out): their share of the budget. */
   private readyBytes = 0;
+  /** Ready messages in memory (not the ids of paged ones): what they count in the memory budget. */
+  private readyInMemory = 0;
   /** Set while a message with a TTL is at the head: it drops the head once it has expired. */
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiryTimerAt = 0;
@@ -166,7 +171,8 @@ export class Queue {
       }
       this.ready.push(message);
       this.readyBytes += message.bodySize;
-      this.events.messageBytes(message.bodySize);
+      this.readyInMemory++;
+      this.events.messageBytes(message.bodySize, 1);
     }
     if (this.consumers.length > 0) {
       this.arriving = message;
@@ -203,6 +209,7 @@ export class Queue {
     if (typeof entry === 'number') this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
     else {
       this.readyBytes -= entry.bodySize;
+      this.readyInMemory--;
       this.gone(entry);
     }
   }
@@ -221,6 +228,7 @@ export class Queue {
         const message = entry;
         const redelivered = this.ready.shiftedMarked;
         this.readyBytes -= message.bodySize;
+        this.readyInMemory--;
         // Expired at the head of the queue: dropped, as RabbitMQ drops it (there is no dead-lettering).
         // Not on its way in: RabbitMQ hands a message a consumer can take at once over, even at TTL 0.
         if (message.expiresAt !== 0 && message !== this.arriving && message.expiresAt < Date.now()) {
@@ -257,7 +265,7 @@ export class Queue {
           }
         }
       }
-      this.events.messageBytes(message.bodySize);
+      this.events.messageBytes(message.bodySize, 1);
       this.nextRedelivered = entry < 0;
       return message;
     }
@@ -313,7 +321,7 @@ export class Queue {
   /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
   settled(message: Message): void {
     if (this.deleted) {
-      this.events.messageBytes(freed(message.bodySize));
+      this.events.messageBytes(freed(message.bodySize), -1);
       return;
     }
     this.unacked--;
@@ -322,7 +330,7 @@ export class Queue {
 
   /** A message leaves this queue for good: memory budget and store. */
   private gone(message: Message): void {
-    this.events.messageBytes(freed(message.bodySize));
+    this.events.messageBytes(freed(message.bodySize), -1);
     if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
   }
 
@@ -377,7 +385,7 @@ export class Queue {
     if (this.deleted) {
       let bytes = 0;
       for (const m of messages) bytes += m.bodySize;
-      this.events.messageBytes(freed(bytes));
+      this.events.messageBytes(freed(bytes), freed(messages.length));
       return;
     }
     this.unacked -= messages.length;
@@ -388,6 +396,7 @@ export class Queue {
       this.readyBytes += m.bodySize;
       if (i > 0 && m.seq < messages[i - 1].seq) inOrder = false;
     }
+    this.readyInMemory += messages.length;
     const back = inOrder ? messages : [...messages].sort((a, b) => a.seq - b.seq);
     const ready = this.ready;
     const newest = back[back.length - 1].seq;
@@ -460,8 +469,9 @@ export class Queue {
     }
     const count = this.ready.length;
     this.ready.clear();
-    this.events.messageBytes(freed(this.readyBytes));
+    this.events.messageBytes(freed(this.readyBytes), freed(this.readyInMemory));
     this.readyBytes = 0;
+    this.readyInMemory = 0;
     return count;
   }
 

@@ -128,22 +128,26 @@ describe('paging persistent backlogs', () => {
     // Ready (in memory and paged) and requeued, nothing unacked: the purge drops everything at once.
     await fill(b, 'budget-a');
     expect(b.broker.queuedBytes).toBe(bytes(0, PAGE_OUT_AFTER));
+    expect(b.broker.queuedMessages).toBe(PAGE_OUT_AFTER);
     const a = await holdUnacked('budget-a', 100);
     await a.channel.close(); // the 100 come back, requeued
     const { channel } = await openChannel(b.url);
     expect((await channel.purgeQueue('budget-a')).messageCount).toBe(total);
     expect(b.broker.queuedBytes).toBe(0);
+    expect(b.broker.queuedMessages).toBe(0);
 
     // With unacked messages the purge leaves them counted until they come back; the deletion drops them.
     await fill(b, 'budget-b');
     const held = await holdUnacked('budget-b', 100);
     expect((await channel.purgeQueue('budget-b')).messageCount).toBe(total - 100);
     expect(b.broker.queuedBytes).toBe(bytes(0, 100));
+    expect(b.broker.queuedMessages).toBe(100);
     await held.channel.close();
     expect((await channel.checkQueue('budget-b')).messageCount).toBe(100);
     expect(b.broker.queuedBytes).toBe(bytes(0, 100));
     expect((await channel.deleteQueue('budget-b')).messageCount).toBe(100);
     expect(b.broker.queuedBytes).toBe(0);
+    expect(b.broker.queuedMessages).toBe(0);
 
     // A transient queue: deleted with messages ready, requeued and unacked.
     await channel.assertQueue('budget-c', { durable: false });
@@ -154,8 +158,10 @@ describe('paging persistent backlogs', () => {
     expect((await channel.deleteQueue('budget-c')).messageCount).toBe(950);
     // The unacked ones are still held by the consumer's channel, until it goes.
     expect(b.broker.queuedBytes).toBe(bytes(0, 50));
+    expect(b.broker.queuedMessages).toBe(50);
     await c.connection.close();
     expect(b.broker.queuedBytes).toBe(0);
+    expect(b.broker.queuedMessages).toBe(0);
   });
 
   it('pages large bodies out past PAGE_OUT_BYTES in memory, however few, and delivers them intact in order', async () => {
@@ -199,6 +205,27 @@ describe('paging persistent backlogs', () => {
     const inbox = await consumeAll(b, 'pressure', count);
     expect(inbox.messages.every((m, i) => m.content.equals(body(i)))).toBe(true);
     expect(b.broker.queuedBytes).toBe(0);
+  });
+
+  it('past half the limit of queued messages, small persistent messages wait on disk, publishers are not blocked', async () => {
+    const dataDir = tempDir('warren-paging-');
+    const b = await start({ dataDir, fsync: false, maxQueuedMessages: 2000 });
+    const { connection } = await openChannel(b.url);
+    let blocked = false;
+    connection.on('blocked', () => {
+      blocked = true;
+    });
+    const ch = await connection.createConfirmChannel();
+    await ch.assertQueue('many', { durable: true });
+    const count = 5000;
+    for (let i = 0; i < count; i++) ch.sendToQueue('many', Buffer.from(`m${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    expect(blocked).toBe(false);
+    expect(b.broker.queuedMessages).toBe(1001);
+    expect(pagedCount(b, 'many')).toBe(count - 1001);
+    const inbox = await consumeAll(b, 'many', count);
+    expect(inbox.bodies).toEqual(Array.from({ length: count }, (_, i) => `m${i}`));
+    expect(b.broker.queuedMessages).toBe(0);
   });
 
   it('x-max-length drops the oldest, paged or not, and the queue keeps its length across a restart', async () => {
