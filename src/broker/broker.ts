@@ -89,11 +89,13 @@ export const VERSION: string = pkg.version;
  */
 const MIN_CHANGES_BETWEEN_SAVES = 1000;
 /**
- * Queued bodies past this share of the watermark: durable queues keep new persistent messages that must
- * wait on disk (RabbitMQ's vm_memory_high_watermark_paging_ratio, 0.5 by default), so that a backlog of
- * them pages out before it can block publishers.
+ * Queued bodies or messages past this share of their limits: durable queues keep new persistent messages
+ * that must wait on disk (RabbitMQ's vm_memory_high_watermark_paging_ratio, 0.5 by default), so that a
+ * backlog of them pages out before it can block publishers.
  */
 const PAGING_RATIO = 0.5;
+/** Blocked publishers resume once queued bodies and messages are both below this share of their limits. */
+const RESUME_RATIO = 0.8;
 /**
  * What a message in memory costs of the JavaScript heap, bodies aside (measured: about 314 bytes for a
  * 16-byte transient message in a queue). Small messages fill the heap long before their bodies reach the
@@ -306,14 +308,14 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     return true;
   }
 
-  messageBytes(delta: number, messages: number): void {
-    this.queuedBytes += delta;
+  memoryChange(bytes: number, messages: number): void {
+    this.queuedBytes += bytes;
     this.queuedMessages += messages;
     if (
       messages < 0 &&
       this.blockedConnections.size > 0 &&
-      this.queuedBytes < this.highWatermark * 0.8 &&
-      !this.messagesOver(0.8)
+      this.queuedBytes < this.highWatermark * RESUME_RATIO &&
+      !this.messagesOver(RESUME_RATIO)
     ) {
       const blocked = [...this.blockedConnections];
       this.blockedConnections.clear();

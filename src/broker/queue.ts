@@ -21,10 +21,11 @@ export interface QueueEvents {
    * Messages in memory entering (positive) or leaving (negative) queues, with the bytes of their bodies,
    * for the memory budget.
    */
-  messageBytes(delta: number, messages: number): void;
+  memoryChange(delta: number, messages: number): void;
   /**
-   * Message bodies in memory have passed the paging threshold (half the memory watermark, as RabbitMQ's
-   * vm_memory_high_watermark_paging_ratio): persistent messages arriving behind others wait on disk.
+   * Queued bodies or messages in memory have passed the paging threshold (half their limits, as
+   * RabbitMQ's vm_memory_high_watermark_paging_ratio): persistent messages arriving behind others wait on
+   * disk.
    */
   readonly memoryPaging: boolean;
   /** Where durable queues record their persistent messages. */
@@ -45,7 +46,7 @@ export const PAGE_OUT_AFTER = 32_768;
 /**
  * Bytes of ready bodies kept in memory per durable queue, whatever their number: past them, persistent
  * messages wait on disk too (a backlog of 64 KiB bodies keeps 1,024 in memory, not 32,768, 2 GiB). All
- * queues page as well once the broker's queued bodies pass half its memory watermark.
+ * queues page as well once the broker's queued bodies or messages pass half their limits.
  */
 export const PAGE_OUT_BYTES = 64 * 1024 * 1024;
 
@@ -172,7 +173,7 @@ export class Queue {
       this.ready.push(message);
       this.readyBytes += message.bodySize;
       this.readyInMemory++;
-      this.events.messageBytes(message.bodySize, 1);
+      this.events.memoryChange(message.bodySize, 1);
     }
     if (this.consumers.length > 0) {
       this.arriving = message;
@@ -265,7 +266,7 @@ export class Queue {
           }
         }
       }
-      this.events.messageBytes(message.bodySize, 1);
+      this.events.memoryChange(message.bodySize, 1);
       this.nextRedelivered = entry < 0;
       return message;
     }
@@ -321,7 +322,7 @@ export class Queue {
   /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
   settled(message: Message): void {
     if (this.deleted) {
-      this.events.messageBytes(freed(message.bodySize), -1);
+      this.events.memoryChange(freed(message.bodySize), -1);
       return;
     }
     this.unacked--;
@@ -330,7 +331,7 @@ export class Queue {
 
   /** A message leaves this queue for good: memory budget and store. */
   private gone(message: Message): void {
-    this.events.messageBytes(freed(message.bodySize), -1);
+    this.events.memoryChange(freed(message.bodySize), -1);
     if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
   }
 
@@ -385,7 +386,7 @@ export class Queue {
     if (this.deleted) {
       let bytes = 0;
       for (const m of messages) bytes += m.bodySize;
-      this.events.messageBytes(freed(bytes), freed(messages.length));
+      this.events.memoryChange(freed(bytes), freed(messages.length));
       return;
     }
     this.unacked -= messages.length;
@@ -469,7 +470,7 @@ export class Queue {
     }
     const count = this.ready.length;
     this.ready.clear();
-    this.events.messageBytes(freed(this.readyBytes), freed(this.readyInMemory));
+    this.events.memoryChange(freed(this.readyBytes), freed(this.readyInMemory));
     this.readyBytes = 0;
     this.readyInMemory = 0;
     return count;

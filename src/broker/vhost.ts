@@ -15,7 +15,7 @@ import { Queue, type QueueEvents, type QueueOwner } from './queue.js';
 import { queueLimits, typeNameOf } from './queue-args.js';
 
 export interface VirtualHostEvents {
-  messageBytes(delta: number, messages: number): void;
+  memoryChange(bytes: number, messages: number): void;
   /** See QueueEvents.memoryPaging. */
   readonly memoryPaging: boolean;
   /** A durable exchange, queue or binding came or went: the definitions on disk must follow. */
@@ -106,8 +106,8 @@ export class VirtualHost implements QueueEvents {
     this.removeQueue(queue);
   }
 
-  messageBytes(delta: number, messages: number): void {
-    this.events.messageBytes(delta, messages);
+  memoryChange(bytes: number, messages: number): void {
+    this.events.memoryChange(bytes, messages);
   }
 
   get memoryPaging(): boolean {
