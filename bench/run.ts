@@ -34,6 +34,7 @@ import {
 import { type RunOptions, type RunResult, runScenario, type Target } from './run-scenario.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { int, median, minus } from './stats.js';
+import { LATENCY_TARGET_RATE, TARGETS, TargetBook, THROUGHPUT_TARGETS } from './targets.js';
 
 const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'g', 'h', 'i', 'j', 'k', 'l'];
 const LATENCY_RATES = [1000, 10_000];
@@ -288,6 +289,15 @@ function medianRun(results: RunResult[]): RunResult {
 
 const rate = (r: RunResult) => r.consumed / r.seconds;
 
+/** Broker CPU seconds per consumed message; undefined without the broker's pid. */
+const cpuPerMessage = (r: RunResult) =>
+  r.brokerCpu === undefined || r.consumed === 0 ? undefined : r.brokerCpu / r.consumed;
+
+/** The targets of the performance issue that this run measured, with their verdicts (targets.ts). */
+const targetBook = new TargetBook();
+const msText = (n: number) => `${n.toFixed(3)} ms`;
+const mib = (n: number) => formatBytes(n);
+
 function newDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'warren-bench-'));
 }
@@ -354,6 +364,16 @@ async function throughput(scenario: Scenario, nodeArgs: string[]): Promise<boole
       summary.push(`${int(referenceMedian.confirmed / referenceMedian.seconds)} confirmed/s`);
     }
     summary.push(`ratio warren/reference ${(rate(warrenMedian) / rate(referenceMedian)).toFixed(2)}`);
+    const target = THROUGHPUT_TARGETS[scenario.name];
+    if (target) targetBook.ratio(target, rate(warrenMedian), rate(referenceMedian), int);
+    if (scenario.name === TARGETS.cpuPerMessage.scenario) {
+      targetBook.ratio(
+        TARGETS.cpuPerMessage,
+        cpuPerMessage(warrenMedian),
+        cpuPerMessage(referenceMedian),
+        (s) => `${(s * 1e6).toFixed(2)} µs`,
+      );
+    }
   }
   console.log(`${summary.join(', ')}; load average now ${loadText()}`);
   if (values.json) console.log(JSON.stringify({ scenario: scenario.name, options, runs: results }));
@@ -423,6 +443,10 @@ async function latency(nodeArgs: string[]): Promise<boolean> {
       }
       for (const line of latencyReport(atRate)) console.log(line);
       results.push(...atRate);
+      if (rate === LATENCY_TARGET_RATE) {
+        const p99 = (label: string) => median(atRate.filter((r) => r.label === label).map((r) => r.p99Ms));
+        if (targets.length > 1) targetBook.ratio(TARGETS.latencyP99, p99('warren'), p99('reference'), msText);
+      }
     }
   } finally {
     await warren.stop();
@@ -457,6 +481,17 @@ async function fillAndDrain(nodeArgs: string[]): Promise<boolean> {
   }
   if (referenceUrl) results.push(await fillDrain('reference', referenceUrl, referencePid, messages, log));
   for (const line of fillDrainReport(results)) console.log(line);
+  const [w, ref] = results;
+  if (w && ref && w.error === undefined && ref.error === undefined) {
+    targetBook.ratio(TARGETS.fill, w.fillRate, ref.fillRate, int);
+    targetBook.ratio(TARGETS.drain, w.drainRate, ref.drainRate, int);
+    targetBook.ratio(
+      TARGETS.backlogRss,
+      w.backlogRssBytes ?? undefined,
+      ref.backlogRssBytes ?? undefined,
+      mib,
+    );
+  }
   console.log(
     'fill: confirmed messages per second; drain: consumed per second; µs/msg: broker cpu per message in ' +
       'each phase; RSS: VmRSS before, with the backlog queued, and the highest sampled every 100 ms.',
@@ -519,6 +554,18 @@ async function idle(nodeArgs: string[]): Promise<boolean> {
     }
   } else if (referenceUrl) results.push(await idleConnections('reference', referenceUrl, referencePid));
   for (const line of idleReport(results)) console.log(line);
+  const perConnection = (r: IdleResult) =>
+    r.error !== undefined || r.rssBefore === undefined || r.rssOpen === undefined || r.opened === 0
+      ? undefined
+      : (r.rssOpen - r.rssBefore) / r.opened;
+  if (results.length === 2) {
+    targetBook.ratio(
+      TARGETS.connectionRss,
+      perConnection(results[0]),
+      perConnection(results[1]),
+      (n) => `${(n / 1024).toFixed(1)} KiB`,
+    );
+  }
   console.log(
     `RSS: VmRSS of the broker process (reference: its beam.smp); read ${IDLE_DEFAULTS.settleMs / 1000} s ` +
       'after the last open and after the last close; per conn: (opened - before) / connections.',
@@ -536,6 +583,7 @@ async function start(): Promise<boolean> {
   console.log(`scenario j: start time and idle RSS, ${START_RUNS} runs each`);
   const result = await startTimes(binPath, START_RUNS, freshReference ? undefined : referencePid);
   for (const line of startReport(result)) console.log(line);
+  targetBook.absolute(TARGETS.inProcessStart, median(result.inProcess.map((r) => r.startMs)), msText);
   const reference: { firstChannelMs: number; idleRss: number | undefined }[] = [];
   if (!freshReference) {
     console.log('reference: no start time without REFERENCE_URL and the reference script (see --help)');
@@ -569,6 +617,8 @@ async function start(): Promise<boolean> {
       `ratio warren/reference: start to first channel ${(warrenChannel / median(times)).toFixed(3)}` +
         (rss.length && warrenRss ? `, idle RSS ${(warrenRss / median(rss)).toFixed(2)}` : ''),
     );
+    targetBook.ratio(TARGETS.start, warrenChannel, median(times), (n) => `${Math.round(n)} ms`);
+    if (rss.length) targetBook.ratio(TARGETS.idleRss, warrenRss, median(rss), mib);
     const bare = result.cliWithoutExtraCaCerts;
     if (bare?.length)
       console.log(
@@ -604,6 +654,15 @@ async function restarts(nodeArgs: string[]): Promise<boolean> {
   if (referenceUrl) results.push(await restartReference({ ...o, referenceUrl }));
   console.log('');
   for (const line of restartReport(results)) console.log(line);
+  const killed = (r: RestartResult | undefined) => r?.restarts.find((x) => x.how === 'kill')?.ready.readyMs;
+  if (results.length === 2) {
+    targetBook.ratio(
+      TARGETS.killRestart,
+      killed(results[0]),
+      killed(results[1]),
+      (n) => `${(n / 1000).toFixed(2)} s`,
+    );
+  }
   console.log(
     [
       'fill: confirmed messages per second (1000 unconfirmed at most); cpu and µs/msg over the fill;',
@@ -662,6 +721,16 @@ async function main(): Promise<number> {
         '(loopback network work in interrupt context lands here too); queue: ready messages at the end.',
       ].join('\n'),
     );
+  }
+  const verdicts = targetBook.report();
+  if (verdicts.length > 0) {
+    console.log('');
+    console.log("the performance issue's targets, from this run's figures (the exact ratio decides):");
+    for (const line of verdicts) console.log(line);
+    if (values.json) {
+      const results = targetBook.results.map((r) => ({ ...r.target, value: r.value, met: r.met }));
+      console.log(JSON.stringify({ scenario: 'targets', results }));
+    }
   }
   return ok ? 0 : 1;
 }

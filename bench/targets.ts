@@ -1,0 +1,177 @@
+// The targets the performance issue sets, checked against one run's figures: at the end of a run against
+// a reference broker, a table of each target with warren's and the reference's figures, the ratio and
+// whether it was met. The exact ratio decides, and it is printed with as many digits as it takes to show
+// which side of the bound it is on: a ratio of 1.4998 against "at least 1.5" reads 1.4998, not 1.50.
+/** ≥, ≤, or < (an absolute limit, such as the in-process start's 20 ms). */
+export type Direction = 'at least' | 'at most' | 'below';
+
+export interface Target {
+  readonly scenario: string;
+  readonly measure: string;
+  readonly direction: Direction;
+  readonly bound: number;
+  /** The bound as the issue writes it, when that is not the plain number (1/30). */
+  readonly boundText?: string;
+  /** An absolute figure of warren's, not a ratio to the reference's. */
+  readonly absolute?: boolean;
+}
+
+/** Throughput scenarios: the ratio of consumed msg/s (deliveries/s in e) of the median runs. */
+export const THROUGHPUT_TARGETS: Readonly<Record<string, Target>> = {
+  a: { scenario: 'a', measure: 'msg/s, 1 pub, 1 cons, 16 B, no-ack', direction: 'at least', bound: 3 },
+  b: { scenario: 'b', measure: 'msg/s, manual acks, prefetch 100', direction: 'at least', bound: 3 },
+  c: { scenario: 'c', measure: 'msg/s, persistent, confirms, durable', direction: 'at least', bound: 3 },
+  d: { scenario: 'd', measure: 'msg/s, 4 pubs, 4 cons, 4 queues', direction: 'at least', bound: 2 },
+  e: { scenario: 'e', measure: 'deliveries/s, fanout to 10 queues', direction: 'at least', bound: 2 },
+  f: { scenario: 'f', measure: 'msg/s, 64 KiB bodies', direction: 'at least', bound: 1.5 },
+};
+
+export const TARGETS = {
+  cpuPerMessage: { scenario: 'a', measure: 'broker CPU per message', direction: 'at most', bound: 0.25 },
+  latencyP99: { scenario: 'g', measure: 'p99 latency at 1,000 msg/s', direction: 'at most', bound: 0.6 },
+  fill: { scenario: 'h', measure: 'fill, confirmed msg/s', direction: 'at least', bound: 3 },
+  drain: { scenario: 'h', measure: 'drain, msg/s', direction: 'at least', bound: 2 },
+  backlogRss: { scenario: 'h', measure: 'RSS with the backlog queued', direction: 'at most', bound: 0.1 },
+  connectionRss: { scenario: 'i', measure: 'RSS per idle connection', direction: 'at most', bound: 0.5 },
+  start: {
+    scenario: 'j',
+    measure: 'spawn to first channel',
+    direction: 'at most',
+    bound: 1 / 30,
+    boundText: '1/30',
+  },
+  idleRss: { scenario: 'j', measure: 'idle RSS', direction: 'at most', bound: 0.5 },
+  inProcessStart: {
+    scenario: 'j',
+    measure: 'startBroker() in process to ready',
+    direction: 'below',
+    bound: 20,
+    boundText: '20 ms',
+    absolute: true,
+  },
+  killRestart: {
+    scenario: 'k',
+    measure: 'all messages back after SIGKILL',
+    direction: 'at most',
+    bound: 0.1,
+  },
+} as const satisfies Record<string, Target>;
+
+/** The rate the latency scenario's target is set at. */
+export const LATENCY_TARGET_RATE = 1000;
+
+export function isMet(value: number, direction: Direction, bound: number): boolean {
+  if (direction === 'at least') return value >= bound;
+  if (direction === 'at most') return value <= bound;
+  return value < bound;
+}
+
+const MAX_DIGITS = 12;
+
+/**
+ * value with three significant digits, or more where fewer would put it on the other side of the bound
+ * than it is (1.4998 against at least 1.5 is "1.4998", where three digits would say "1.50").
+ */
+export function shown(value: number, direction: Direction, bound: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const met = isMet(value, direction, bound);
+  for (let digits = 3; digits <= MAX_DIGITS; digits++) {
+    const text = value.toPrecision(digits);
+    if (isMet(Number(text), direction, bound) === met) return trimExponent(text, value);
+  }
+  return String(value);
+}
+
+/** toPrecision writes small or large numbers with an exponent; the table wants plain decimals. */
+function trimExponent(text: string, value: number): string {
+  if (!text.includes('e')) return text;
+  const digits = text.replace(/e.*$/, '').replace(/[-.]/g, '').length;
+  const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(Math.abs(value))));
+  return value.toFixed(Math.min(decimals, 20));
+}
+
+function boundText(t: Target): string {
+  const op = t.direction === 'at least' ? '≥' : t.direction === 'at most' ? '≤' : '<';
+  return `${op} ${t.boundText ?? String(t.bound)}`;
+}
+
+export interface TargetResult {
+  readonly target: Target;
+  /** warren's figure and the reference's, formatted; the reference's is empty for an absolute target. */
+  readonly warren: string;
+  readonly reference: string;
+  /** The ratio warren/reference, or warren's figure for an absolute target. */
+  readonly value: number;
+  readonly met: boolean;
+}
+
+/** The targets checked in one run, in the order they were measured. */
+export class TargetBook {
+  readonly results: TargetResult[] = [];
+
+  /** A ratio target: records it when both figures are known and the reference's is not 0. */
+  ratio(
+    target: Target,
+    warren: number | undefined,
+    reference: number | undefined,
+    format: (n: number) => string,
+  ): void {
+    if (warren === undefined || reference === undefined) return;
+    if (!Number.isFinite(warren) || !Number.isFinite(reference) || reference === 0) return;
+    const value = warren / reference;
+    this.results.push({
+      target,
+      warren: format(warren),
+      reference: format(reference),
+      value,
+      met: isMet(value, target.direction, target.bound),
+    });
+  }
+
+  /** An absolute target on warren's own figure. */
+  absolute(target: Target, warren: number | undefined, format: (n: number) => string): void {
+    if (warren === undefined || !Number.isFinite(warren)) return;
+    this.results.push({
+      target,
+      warren: format(warren),
+      reference: '',
+      value: warren,
+      met: isMet(warren, target.direction, target.bound),
+    });
+  }
+
+  /** The table, then how many were met; nothing when no target was checked. */
+  report(): string[] {
+    if (this.results.length === 0) return [];
+    const widths = [8, 36, 10, 10, 8, 9, 7];
+    const line = (cells: string[]) =>
+      cells
+        .map((c, i) => (i < 2 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+        .join('  ')
+        .trimEnd();
+    const lines = [line(['scenario', 'measure', 'warren', 'reference', 'ratio', 'target', 'verdict'])];
+    for (const r of this.results) {
+      const t = r.target;
+      lines.push(
+        line([
+          t.scenario,
+          t.measure,
+          r.warren,
+          r.reference,
+          t.absolute ? '' : shown(r.value, t.direction, t.bound),
+          boundText(t),
+          r.met ? 'met' : 'MISSED',
+        ]),
+      );
+    }
+    const met = this.results.filter((r) => r.met).length;
+    const missed = this.results
+      .filter((r) => !r.met)
+      .map((r) => `${r.target.scenario} (${r.target.measure})`);
+    lines.push(
+      `${met} of ${this.results.length} targets met` +
+        (missed.length ? `; missed: ${missed.join(', ')}` : ''),
+    );
+    return lines;
+  }
+}
