@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { totalmem } from 'node:os';
-import pino, { type Logger } from 'pino';
 import { heapSizeLimit } from '../builtins.js';
 import type { FieldTable } from '../protocol/index.js';
 import { FileStore } from '../store/file-store.js';
@@ -23,6 +22,7 @@ import {
   isDurableBinding,
   queueDefinition,
 } from './definitions.js';
+import { brokerLog, type Log } from './log.js';
 import { continueMessageIdsAfter } from './message.js';
 import { type Queue, storeKey } from './queue.js';
 import { type DurableChange, VirtualHost, type VirtualHostEvents } from './vhost.js';
@@ -49,8 +49,11 @@ export interface BrokerOptions {
   frameMax?: number;
   /** channel_max proposed in connection.tune; default 2047. */
   channelMax?: number;
-  /** A pino logger, or a level for the broker's own ('silent', 'info', ...); default 'silent'. */
-  logger?: Logger | string;
+  /**
+   * A pino logger, or a level for the broker's own ('silent', 'info', ...); default 'silent', which
+   * does not load pino.
+   */
+  logger?: Log | string;
   /**
    * Bytes of queued message bodies above which publishers are paused (TCP backpressure, and
    * connection.blocked to clients that support it) until consumers bring it below 80% of this; default 40%
@@ -108,7 +111,7 @@ const PROVISIONAL_MESSAGE_LIMIT = 100_000;
 const SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'";
 
 export class Broker implements ConnectionHost, VirtualHostEvents {
-  readonly log: Logger;
+  readonly log: Log;
   readonly channelMax: number;
   readonly frameMax: number;
   readonly heartbeat: number;
@@ -139,10 +142,7 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
   private readonly blockedConnections = new Set<Connection>();
 
   constructor(readonly options: BrokerOptions = {}) {
-    this.log =
-      typeof options.logger === 'object'
-        ? options.logger
-        : pino({ name: 'warren', level: options.logger ?? 'silent' });
+    this.log = typeof options.logger === 'object' ? options.logger : brokerLog(options.logger ?? 'silent');
     this.channelMax = options.channelMax ?? 2047;
     this.frameMax = options.frameMax ?? 131072;
     if (this.frameMax !== 0 && this.frameMax < 4096) throw new RangeError('frameMax must be at least 4096');

@@ -2,7 +2,6 @@
 // until close/close-ok from either side. Heartbeats per the negotiated interval. A connection error
 // sends connection.close and waits for close-ok; a channel error closes only that channel.
 import type { Socket } from 'node:net';
-import type { Logger } from 'pino';
 import {
   type FieldTable,
   FRAME_MIN_SIZE,
@@ -27,6 +26,7 @@ import type { Store } from '../store/store.js';
 import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
 import { amqpError, truncateShortstr } from './errors.js';
+import type { Log } from './log.js';
 import { readIntoSlabs } from './socket-reads.js';
 import type { VirtualHost } from './vhost.js';
 
@@ -36,7 +36,7 @@ export interface ConnectionHost {
   readonly frameMax: number;
   readonly heartbeat: number;
   readonly handshakeTimeoutMs: number;
-  readonly log: Logger;
+  readonly log: Log;
   serverProperties(): FieldTable;
   /** undefined when the credentials are accepted, else the reason (for the log and the 403 text). */
   authenticate(credentials: Credentials, remoteAddress: string | undefined): string | undefined;
@@ -100,7 +100,7 @@ function scheduleCheck(): void {
 
 export class Connection implements FrameHandler {
   readonly writer: FrameWriter;
-  readonly log: Logger;
+  readonly log: Log;
   readonly socket: Socket;
   channelMax: number;
   frameMax: number;

@@ -17,7 +17,6 @@
 // failed fsync the kernel may have dropped the pages, so those bytes are rewritten too). What was
 // durable stays durable; nothing throws out of the record methods.
 import { mkdir } from 'node:fs/promises';
-import type { Logger } from 'pino';
 import { DefinitionsWriter } from './definitions-file.js';
 import { nodeIo, type StoreIo } from './file-io.js';
 import { IndexFile } from './index-file.js';
@@ -56,7 +55,7 @@ export interface FileStoreOptions {
   fsync: boolean;
   /** Bytes at which a segment file is closed and a new one started; default 64 MiB. */
   segmentSize?: number;
-  logger?: Logger;
+  logger?: StoreLogger;
   /** The index is rewritten once it passes this size and four times its live content; default 16 MiB. */
   indexCompactBytes?: number;
   /** For tests: the write path's file operations, to inject failures. */

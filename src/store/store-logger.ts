@@ -1,7 +1,12 @@
-// The part of a pino logger the store uses; silent when the store is given none.
-import type { Logger } from 'pino';
+// The part of a logger (a pino one, or the broker's Log) the store uses; silent when the store is given none.
+import type { LogFn } from 'pino';
 
-export type StoreLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+export interface StoreLogger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
 
 const ignore = (): void => {};
 
