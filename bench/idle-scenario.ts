@@ -237,7 +237,7 @@ export function startReport(r: StartResult): string[] {
     );
   lines.push(
     `warren, await startBroker({ port: 0 }) in a fresh node process (${r.inProcess.length} runs, median):`,
-    `  import dist/index.js        ${ms(median(r.inProcess.map((c) => c.importMs)))}  (${list(r.inProcess.map((c) => c.importMs))})`,
+    `  import warren               ${ms(median(r.inProcess.map((c) => c.importMs)))}  (${list(r.inProcess.map((c) => c.importMs))})`,
     `  startBroker to ready        ${ms(median(r.inProcess.map((c) => c.startMs)))}  (${list(r.inProcess.map((c) => c.startMs))})`,
     `  process RSS when ready      ${formatBytes(inRss.length ? median(inRss) : undefined)}`,
   );

@@ -1,7 +1,8 @@
 // Scenario j's in-process start, run in a fresh Node process of its own (`node build/bench/start-in-process.js`):
-// imports warren's public API from dist/index.js, times `await startBroker({ port: 0 })` until it is
-// listening, reads the process's RSS, closes the broker and prints one JSON line:
-// { importMs, startMs, rss } (milliseconds; bytes, or null where /proc cannot tell).
+// imports warren's public API as users do, `import('warren')` (package.json's exports: the bundle
+// dist/lib/warren.js; build/bench/ is inside the package, which resolves its own name), times
+// `await startBroker({ port: 0 })` until it is listening, reads the process's RSS, closes the broker and
+// prints one JSON line: { importMs, startMs, rss } (milliseconds; bytes, or null where /proc cannot tell).
 import { performance } from 'node:perf_hooks';
 import { processMemory } from './proc-memory.js';
 
@@ -13,8 +14,9 @@ type StartBroker = (options: { port: number }) => Promise<RunningBroker>;
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  // A URL computed at run time: build/bench/ -> dist/, not compiled into build/.
-  const api = (await import(new URL('../../dist/index.js', import.meta.url).href)) as {
+  // A name in a variable: the import is resolved at run time, not followed by the compiler.
+  const entry = 'warren';
+  const api = (await import(entry)) as {
     startBroker: StartBroker;
   };
   const t1 = performance.now();
