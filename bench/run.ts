@@ -583,7 +583,11 @@ async function start(): Promise<boolean> {
   console.log(`scenario j: start time and idle RSS, ${START_RUNS} runs each`);
   const result = await startTimes(binPath, START_RUNS, freshReference ? undefined : referencePid);
   for (const line of startReport(result)) console.log(line);
-  targetBook.absolute(TARGETS.inProcessStart, median(result.inProcess.map((r) => r.startMs)), msText);
+  targetBook.absolute(
+    TARGETS.inProcessStart,
+    median(result.inProcess.map((r) => r.startMs)),
+    (n) => `${n.toFixed(1)} ms`,
+  );
   const reference: { firstChannelMs: number; idleRss: number | undefined }[] = [];
   if (!freshReference) {
     console.log('reference: no start time without REFERENCE_URL and the reference script (see --help)');
@@ -617,7 +621,7 @@ async function start(): Promise<boolean> {
       `ratio warren/reference: start to first channel ${(warrenChannel / median(times)).toFixed(3)}` +
         (rss.length && warrenRss ? `, idle RSS ${(warrenRss / median(rss)).toFixed(2)}` : ''),
     );
-    targetBook.ratio(TARGETS.start, warrenChannel, median(times), (n) => `${Math.round(n)} ms`);
+    targetBook.ratio(TARGETS.start, warrenChannel, median(times), (n) => `${int(n)} ms`);
     if (rss.length) targetBook.ratio(TARGETS.idleRss, warrenRss, median(rss), mib);
     const bare = result.cliWithoutExtraCaCerts;
     if (bare?.length)
