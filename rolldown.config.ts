@@ -11,7 +11,7 @@
 //   and our modules under it, an ES module. Importing it took 12 ms here against 36 ms for dist/index.js
 //   and its thirty modules, in a fresh Node process: most of an embedded broker's start. Its types stay
 //   tsc's (dist/index.d.ts). pino is not inlined: the library loads it only for a logger it creates at a
-//   level other than 'silent' (src/broker/log.ts).
+//   level other than 'silent' (src/log.ts).
 //
 // Not minified: measured, it saves only about 3 ms more, and mangled names would show in stack traces and
 // in the type of logged errors.

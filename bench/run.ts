@@ -295,8 +295,6 @@ const cpuPerMessage = (r: RunResult) =>
 
 /** The targets of the performance issue that this run measured, with their verdicts (targets.ts). */
 const targetBook = new TargetBook();
-const msText = (n: number) => `${n.toFixed(3)} ms`;
-const mib = (n: number) => formatBytes(n);
 
 function newDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'warren-bench-'));
@@ -445,7 +443,7 @@ async function latency(nodeArgs: string[]): Promise<boolean> {
       results.push(...atRate);
       if (rate === LATENCY_TARGET_RATE) {
         const p99 = (label: string) => median(atRate.filter((r) => r.label === label).map((r) => r.p99Ms));
-        if (targets.length > 1) targetBook.ratio(TARGETS.latencyP99, p99('warren'), p99('reference'), msText);
+        targetBook.ratio(TARGETS.latencyP99, p99('warren'), p99('reference'), (n) => `${n.toFixed(3)} ms`);
       }
     }
   } finally {
@@ -489,7 +487,7 @@ async function fillAndDrain(nodeArgs: string[]): Promise<boolean> {
       TARGETS.backlogRss,
       w.backlogRssBytes ?? undefined,
       ref.backlogRssBytes ?? undefined,
-      mib,
+      formatBytes,
     );
   }
   console.log(
@@ -622,7 +620,7 @@ async function start(): Promise<boolean> {
         (rss.length && warrenRss ? `, idle RSS ${(warrenRss / median(rss)).toFixed(2)}` : ''),
     );
     targetBook.ratio(TARGETS.start, warrenChannel, median(times), (n) => `${int(n)} ms`);
-    if (rss.length) targetBook.ratio(TARGETS.idleRss, warrenRss, median(rss), mib);
+    if (rss.length) targetBook.ratio(TARGETS.idleRss, warrenRss, median(rss), formatBytes);
     const bare = result.cliWithoutExtraCaCerts;
     if (bare?.length)
       console.log(

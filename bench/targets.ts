@@ -77,17 +77,11 @@ export function shown(value: number, direction: Direction, bound: number): strin
   const met = isMet(value, direction, bound);
   for (let digits = 3; digits <= MAX_DIGITS; digits++) {
     const text = value.toPrecision(digits);
-    if (isMet(Number(text), direction, bound) === met) return trimExponent(text, value);
+    // toPrecision writes a number of more digits than asked for (1234 to 3) with an exponent.
+    if (isMet(Number(text), direction, bound) === met)
+      return text.includes('e') ? String(Number(text)) : text;
   }
   return String(value);
-}
-
-/** toPrecision writes small or large numbers with an exponent; the table wants plain decimals. */
-function trimExponent(text: string, value: number): string {
-  if (!text.includes('e')) return text;
-  const digits = text.replace(/e.*$/, '').replace(/[-.]/g, '').length;
-  const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(Math.abs(value))));
-  return value.toFixed(Math.min(decimals, 20));
 }
 
 function boundText(t: Target): string {

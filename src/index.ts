@@ -2,7 +2,7 @@
 import { Broker, type BrokerOptions } from './broker/broker.js';
 
 export { Broker, type BrokerOptions, type User, VERSION } from './broker/broker.js';
-export type { Log } from './broker/log.js';
+export type { Log } from './log.js';
 
 export interface StartBrokerOptions extends BrokerOptions {}
 

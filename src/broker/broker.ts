@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { heapSizeLimit } from '../builtins.js';
+import { brokerLog, type Log } from '../log.js';
 import type { FieldTable } from '../protocol/index.js';
 import { FileStore } from '../store/file-store.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -22,7 +23,6 @@ import {
   isDurableBinding,
   queueDefinition,
 } from './definitions.js';
-import { brokerLog, type Log } from './log.js';
 import { continueMessageIdsAfter } from './message.js';
 import { type Queue, storeKey } from './queue.js';
 import { type DurableChange, VirtualHost, type VirtualHostEvents } from './vhost.js';

@@ -2,6 +2,7 @@
 // until close/close-ok from either side. Heartbeats per the negotiated interval. A connection error
 // sends connection.close and waits for close-ok; a channel error closes only that channel.
 import type { Socket } from 'node:net';
+import type { Log } from '../log.js';
 import {
   type FieldTable,
   FRAME_MIN_SIZE,
@@ -26,7 +27,6 @@ import type { Store } from '../store/store.js';
 import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
 import { amqpError, truncateShortstr } from './errors.js';
-import type { Log } from './log.js';
 import { readIntoSlabs } from './socket-reads.js';
 import type { VirtualHost } from './vhost.js';
 

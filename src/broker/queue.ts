@@ -21,7 +21,7 @@ export interface QueueEvents {
    * Messages in memory entering (positive) or leaving (negative) queues, with the bytes of their bodies,
    * for the memory budget.
    */
-  memoryChange(delta: number, messages: number): void;
+  memoryChange(bytes: number, messages: number): void;
   /**
    * Queued bodies or messages in memory have passed the paging threshold (half their limits, as
    * RabbitMQ's vm_memory_high_watermark_paging_ratio): persistent messages arriving behind others wait on

@@ -1,13 +1,6 @@
 // The part of a logger (a pino one, or the broker's Log) the store uses; silent when the store is given none.
-import type { LogFn } from 'pino';
+import { type Log, silentLog } from '../log.js';
 
-export interface StoreLogger {
-  debug: LogFn;
-  info: LogFn;
-  warn: LogFn;
-  error: LogFn;
-}
+export type StoreLogger = Pick<Log, 'debug' | 'info' | 'warn' | 'error'>;
 
-const ignore = (): void => {};
-
-export const silentLogger: StoreLogger = { debug: ignore, info: ignore, warn: ignore, error: ignore };
+export const silentLogger: StoreLogger = silentLog;
