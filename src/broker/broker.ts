@@ -10,7 +10,7 @@ import { FileStore } from '../store/file-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import type { Credentials } from './auth.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionHost } from '../session/connection.js';
 import {
   applyDefinitionChanges,
   bindingDefinition,

@@ -40,7 +40,7 @@ import {
   writeTxRollbackOk,
   writeTxSelectOk,
 } from '../protocol/index.js';
-import type { Connection } from './connection.js';
+import type { Connection } from '../session/connection.js';
 import { Consumer } from './consumer.js';
 import { amqpError, notImplemented, truncateShortstr } from './errors.js';
 import type { Exchange } from './exchange/exchange.js';

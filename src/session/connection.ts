@@ -24,11 +24,11 @@ import {
   writeConnectionUnblocked,
 } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
-import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
-import { Channel } from './channel.js';
-import { amqpError, truncateShortstr } from './errors.js';
-import { readIntoSlabs } from './socket-reads.js';
-import type { VirtualHost } from './vhost.js';
+import { type Credentials, MECHANISMS, parseCredentials } from '../broker/auth.js';
+import { Channel } from '../broker/channel.js';
+import { amqpError, truncateShortstr } from '../broker/errors.js';
+import { readIntoSlabs } from '../broker/socket-reads.js';
+import type { VirtualHost } from '../broker/vhost.js';
 
 /** What a connection needs from its broker. */
 export interface ConnectionHost {
