@@ -1,6 +1,6 @@
 // A consumer: a subscription of one channel to one queue (basic.consume).
 import type { FieldTable } from '../protocol/index.js';
-import type { Channel } from './channel.js';
+import type { Channel } from '../session/channel.js';
 import type { Queue } from './queue.js';
 
 export class Consumer {

@@ -25,7 +25,7 @@ import {
 } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
 import { type Credentials, MECHANISMS, parseCredentials } from '../broker/auth.js';
-import { Channel } from '../broker/channel.js';
+import { Channel } from './channel.js';
 import { amqpError, truncateShortstr } from '../broker/errors.js';
 import { readIntoSlabs } from '../broker/socket-reads.js';
 import type { VirtualHost } from '../broker/vhost.js';

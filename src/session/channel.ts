@@ -40,14 +40,14 @@ import {
   writeTxRollbackOk,
   writeTxSelectOk,
 } from '../protocol/index.js';
-import type { Connection } from '../session/connection.js';
-import { Consumer } from './consumer.js';
-import { amqpError, notImplemented, truncateShortstr } from './errors.js';
-import type { Exchange } from './exchange/exchange.js';
-import { parseExpiration } from './expiration.js';
-import { Message } from './message.js';
-import type { Queue } from './queue.js';
-import type { VirtualHost } from './vhost.js';
+import type { Connection } from './connection.js';
+import { Consumer } from '../broker/consumer.js';
+import { amqpError, notImplemented, truncateShortstr } from '../broker/errors.js';
+import type { Exchange } from '../broker/exchange/exchange.js';
+import { parseExpiration } from '../broker/expiration.js';
+import { Message } from '../broker/message.js';
+import type { Queue } from '../broker/queue.js';
+import type { VirtualHost } from '../broker/vhost.js';
 
 type ChannelState = 'open' | 'closing' | 'closed';
 
