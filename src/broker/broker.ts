@@ -9,7 +9,7 @@ import type { FieldTable } from '../protocol/index.js';
 import { FileStore } from '../store/file-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
-import type { Credentials } from './auth.js';
+import type { Credentials } from '../session/auth.js';
 import { Connection, type ConnectionHost } from '../session/connection.js';
 import {
   applyDefinitionChanges,

@@ -24,7 +24,7 @@ import {
   writeConnectionUnblocked,
 } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
-import { type Credentials, MECHANISMS, parseCredentials } from '../broker/auth.js';
+import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
 import { amqpError, truncateShortstr } from '../broker/errors.js';
 import { readIntoSlabs } from '../broker/socket-reads.js';
