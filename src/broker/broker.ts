@@ -24,7 +24,7 @@ import {
   queueDefinition,
 } from './definitions.js';
 import { continueMessageIdsAfter } from './message.js';
-import { type Queue, storeKey } from './queue.js';
+import { type Queue, storeKey } from './queue/queue.js';
 import { type DurableChange, VirtualHost, type VirtualHostEvents } from './vhost.js';
 
 export interface User {

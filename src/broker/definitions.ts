@@ -13,7 +13,7 @@
 // with every binding it is an end of, op "unbind" removes one binding.
 import { decodeTable, type FieldTable, ProtocolError, tableSize, writeTable } from '../protocol/index.js';
 import type { Binding, Exchange } from './exchange/exchange.js';
-import type { Queue } from './queue.js';
+import type { Queue } from './queue/queue.js';
 import { canonical, type VirtualHost } from './vhost.js';
 
 export const DEFINITIONS_VERSION = 1;

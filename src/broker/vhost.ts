@@ -11,7 +11,7 @@ import { FanoutExchange } from './exchange/fanout.js';
 import { HeadersExchange } from './exchange/headers.js';
 import { TopicExchange } from './exchange/topic.js';
 import type { Message } from './message.js';
-import { Queue, type QueueEvents, type QueueOwner } from './queue.js';
+import { Queue, type QueueEvents, type QueueOwner } from './queue/queue.js';
 import { queueLimits, typeNameOf } from './queue-args.js';
 
 export interface VirtualHostEvents {

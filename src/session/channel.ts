@@ -46,7 +46,7 @@ import { amqpError, notImplemented, truncateShortstr } from '../broker/errors.js
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { parseExpiration } from '../broker/expiration.js';
 import { Message } from '../broker/message.js';
-import type { Queue } from '../broker/queue.js';
+import type { Queue } from '../broker/queue/queue.js';
 import type { VirtualHost } from '../broker/vhost.js';
 
 type ChannelState = 'open' | 'closing' | 'closed';

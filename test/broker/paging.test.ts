@@ -3,7 +3,7 @@
 // of them, a queue keeps only their ids and reads each back from the store when its turn comes. Without
 // a data directory there is no disk: everything stays in memory.
 import { afterEach, describe, expect, it } from 'vitest';
-import { PAGE_OUT_AFTER, PAGE_OUT_BYTES } from '../../src/broker/queue.js';
+import { PAGE_OUT_AFTER, PAGE_OUT_BYTES } from '../../src/broker/queue/queue.js';
 import type { RunningBroker } from '../../src/index.js';
 import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
 import { Inbox, openChannel } from '../helpers/clients.js';

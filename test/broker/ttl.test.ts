@@ -1,6 +1,6 @@
 // Per-message TTL where the conformance suite cannot look: long backlogs of durable queues, and restarts.
 import { afterEach, describe, expect, it } from 'vitest';
-import { PAGE_OUT_AFTER } from '../../src/broker/queue.js';
+import { PAGE_OUT_AFTER } from '../../src/broker/queue/queue.js';
 import { restart, start, stopAll, tempDir } from '../helpers/brokers.js';
 import { openChannel } from '../helpers/clients.js';
 

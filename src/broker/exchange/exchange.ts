@@ -1,7 +1,7 @@
 // What every exchange type shares: identity, flags, the bindings it is the source of, and route().
 import type { FieldTable } from '../../protocol/index.js';
 import type { Message } from '../message.js';
-import type { Queue } from '../queue.js';
+import type { Queue } from '../queue/queue.js';
 
 export type Destination = Queue | Exchange;
 

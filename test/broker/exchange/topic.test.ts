@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type Binding, RouteCollector } from '../../../src/broker/exchange/exchange.js';
 import { TopicExchange } from '../../../src/broker/exchange/topic.js';
 import { Message } from '../../../src/broker/message.js';
-import type { Queue } from '../../../src/broker/queue.js';
+import type { Queue } from '../../../src/broker/queue/queue.js';
 
 function fakeQueue(name: string): Queue {
   return { kind: 'queue', name, routeEpoch: 0 } as unknown as Queue;

@@ -1,13 +1,13 @@
 // A queue: ready messages in publish order, consumers served round-robin within their prefetch, and the
 // count of messages delivered and not yet acked.
-import { type FieldTable, hasExpiration } from '../protocol/index.js';
-import type { Store } from '../store/store.js';
-import type { Consumer } from './consumer.js';
-import { Deque } from './deque.js';
-import type { Binding } from './exchange/exchange.js';
-import { parseExpiration } from './expiration.js';
-import { Message } from './message.js';
-import { NO_LIMITS, queueLimits } from './queue-args.js';
+import { type FieldTable, hasExpiration } from '../../protocol/index.js';
+import type { Store } from '../../store/store.js';
+import type { Consumer } from '../consumer.js';
+import { Deque } from '../deque.js';
+import type { Binding } from '../exchange/exchange.js';
+import { parseExpiration } from '../expiration.js';
+import { Message } from '../message.js';
+import { NO_LIMITS, queueLimits } from '../queue-args.js';
 
 /** The connection an exclusive queue belongs to. */
 export interface QueueOwner {
