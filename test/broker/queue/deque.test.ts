@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Deque } from '../../src/broker/deque.js';
+import { Deque } from '../../../src/broker/queue/deque.js';
 
 describe('Deque', () => {
   it('behaves like an array under any sequence of operations, marks included', () => {
