@@ -41,7 +41,7 @@ import {
   writeTxSelectOk,
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
-import { Consumer } from '../broker/consumer.js';
+import { Consumer } from '../broker/queue/consumer.js';
 import { amqpError, notImplemented, truncateShortstr } from '../broker/errors.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { parseExpiration } from '../broker/expiration.js';

@@ -2,7 +2,7 @@
 // count of messages delivered and not yet acked.
 import { type FieldTable, hasExpiration } from '../../protocol/index.js';
 import type { Store } from '../../store/store.js';
-import type { Consumer } from '../consumer.js';
+import type { Consumer } from './consumer.js';
 import { Deque } from './deque.js';
 import type { Binding } from '../exchange/exchange.js';
 import { parseExpiration } from '../expiration.js';

@@ -1,11 +1,11 @@
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Consumer } from '../../src/broker/consumer.js';
-import { Message } from '../../src/broker/message.js';
-import { Queue } from '../../src/broker/queue/queue.js';
-import { type RunningBroker, startBroker } from '../../src/index.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import { closeAll, Inbox, newChannel, openChannel } from '../helpers/clients.js';
+import type { Consumer } from '../../../src/broker/queue/consumer.js';
+import { Message } from '../../../src/broker/message.js';
+import { Queue } from '../../../src/broker/queue/queue.js';
+import { type RunningBroker, startBroker } from '../../../src/index.js';
+import { MemoryStore } from '../../../src/store/memory-store.js';
+import { closeAll, Inbox, newChannel, openChannel } from '../../helpers/clients.js';
 
 let broker: RunningBroker;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 // A consumer: a subscription of one channel to one queue (basic.consume).
-import type { FieldTable } from '../protocol/index.js';
-import type { Channel } from '../session/channel.js';
-import type { Queue } from './queue/queue.js';
+import type { FieldTable } from '../../protocol/index.js';
+import type { Channel } from '../../session/channel.js';
+import type { Queue } from './queue.js';
 
 export class Consumer {
   /** Unacked deliveries to this consumer (for its per-consumer prefetch). */
