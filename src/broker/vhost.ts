@@ -12,7 +12,7 @@ import { HeadersExchange } from './exchange/headers.js';
 import { TopicExchange } from './exchange/topic.js';
 import type { Message } from './message.js';
 import { Queue, type QueueEvents, type QueueOwner } from './queue/queue.js';
-import { queueLimits, typeNameOf } from './queue-args.js';
+import { queueLimits, typeNameOf } from './arguments.js';
 
 export interface VirtualHostEvents {
   memoryChange(bytes: number, messages: number): void;

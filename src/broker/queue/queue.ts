@@ -7,7 +7,7 @@ import { Deque } from './deque.js';
 import type { Binding } from '../exchange/exchange.js';
 import { parseExpiration } from '../expiration.js';
 import { Message } from '../message.js';
-import { NO_LIMITS, queueLimits } from '../queue-args.js';
+import { NO_LIMITS, queueLimits } from '../arguments.js';
 
 /** The connection an exclusive queue belongs to. */
 export interface QueueOwner {
