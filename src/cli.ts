@@ -2,7 +2,8 @@
 // The `warren` command: a broker server on 127.0.0.1:5672 unless told otherwise.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { Broker, VERSION } from './broker/broker.js';
+import { VERSION } from './broker/broker.js';
+import { type RunningBroker, startBroker } from './index.js';
 
 const HELP = `Usage: warren [options]
 
@@ -73,20 +74,15 @@ if (values['in-memory'] && values['data-dir'] !== undefined)
 
 const logger = pino({ name: 'warren', level });
 const dataDir = values['in-memory'] ? undefined : (values['data-dir'] ?? 'data');
-const broker = new Broker({
-  host: values.host ?? '127.0.0.1',
-  port,
-  logger,
-  dataDir,
-  fsync: !values['no-fsync'],
-});
-
+let running: RunningBroker | undefined;
 let stopping = false;
 const stop = (signal: string) => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
-  broker.close().then(
+  // A signal during the start stops the broker once it has started.
+  if (running === undefined) return;
+  running.close().then(
     () => process.exit(0),
     (err: unknown) => {
       logger.error({ err }, 'error while shutting down');
@@ -97,9 +93,20 @@ const stop = (signal: string) => {
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 
-broker.listen().then(
-  (boundPort) => {
-    logger.info({ version: VERSION, port: boundPort, dataDir: dataDir ?? null }, 'warren started');
+startBroker({
+  host: values.host ?? '127.0.0.1',
+  port,
+  logger,
+  dataDir,
+  fsync: !values['no-fsync'],
+}).then(
+  (started) => {
+    running = started;
+    logger.info({ version: VERSION, port: started.port, dataDir: dataDir ?? null }, 'warren started');
+    if (stopping) {
+      stopping = false;
+      stop('signal during start');
+    }
   },
   (err: NodeJS.ErrnoException) => {
     logger.fatal({ err: err.message, code: err.code }, 'cannot start');

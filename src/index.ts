@@ -1,8 +1,10 @@
 // The public API: start a broker in-process, e.g. from a test suite.
 import { Broker, type BrokerOptions } from './broker/broker.js';
+import { Listener } from './session/listener.js';
 
 export { Broker, type BrokerOptions, type User, VERSION } from './broker/broker.js';
 export type { Log } from './log.js';
+export { Listener } from './session/listener.js';
 
 export interface StartBrokerOptions extends BrokerOptions {}
 
@@ -11,8 +13,11 @@ export interface RunningBroker {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** The broker core: vhosts, queues, the store. */
   readonly broker: Broker;
-  /** Closes every connection (320 CONNECTION_FORCED) and stops listening. */
+  /** The AMQP listener and its connections. */
+  readonly listener: Listener;
+  /** Closes every connection (320 CONNECTION_FORCED), stops listening, and closes the store. */
   close(): Promise<void>;
 }
 
@@ -22,10 +27,23 @@ export interface RunningBroker {
  */
 export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
   const broker = new Broker(options);
-  const port = await broker.listen();
+  const listener = new Listener(broker, options);
+  await broker.open();
+  let port: number;
+  try {
+    port = await listener.listen();
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
   const host = options.host ?? '127.0.0.1';
   const user = options.users?.[0] ?? { username: 'guest', password: 'guest' };
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const url = `amqp://${encodeURIComponent(user.username)}:${encodeURIComponent(user.password)}@${hostInUrl}:${port}`;
-  return { url, host, port, broker, close: () => broker.close() };
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= listener.close().then(() => broker.close());
+    return closing;
+  };
+  return { url, host, port, broker, listener, close };
 }

@@ -1,6 +1,14 @@
-// The queue arguments warren acts on, read and checked as RabbitMQ does, with the reason RabbitMQ
-// gives in its 406 when it refuses one: x-max-length, x-max-length-bytes, x-overflow, x-message-ttl.
-import { type FieldTable, type FieldValue, TypedValue } from '../protocol/index.js';
+// Queue and exchange arguments, in one place: each x-argument is parsed and validated once, with the text
+// RabbitMQ gives when it refuses one, compared for equivalence on a redeclare, and refused with 540 when
+// warren does not act on it yet (never silently ignored).
+import {
+  type FieldTable,
+  type FieldValue,
+  type ProtocolError,
+  ReplyCode,
+  TypedValue,
+} from '../protocol/index.js';
+import { amqpError } from './errors.js';
 import { MAX_TTL } from './expiration.js';
 
 const INTEGER_TYPES = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l']);
@@ -15,29 +23,99 @@ function integerOf(v: FieldValue): bigint | undefined {
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
-export interface QueueLimits {
+/** What a queue's arguments make it do, read once when it is declared or restored. */
+export interface QueueArguments {
   /** Ready messages the queue holds at most (Infinity: no limit). */
   readonly maxLength: number;
   /** Body bytes of ready messages the queue holds at most (Infinity: no limit). */
   readonly maxLengthBytes: number;
-  /** Over a limit, refuse the publish (true) rather than drop the oldest ready message. */
-  readonly rejectPublish: boolean;
+  /** What happens to a publish that would take the queue over a limit. */
+  readonly overflow: Overflow;
   /** x-message-ttl: how long a message may stay in the queue, in milliseconds (-1: for ever). */
   readonly messageTtl: number;
 }
 
-export const NO_LIMITS: QueueLimits = {
+export const DEFAULT_QUEUE_ARGUMENTS: QueueArguments = {
   maxLength: Number.POSITIVE_INFINITY,
   maxLengthBytes: Number.POSITIVE_INFINITY,
-  rejectPublish: false,
+  overflow: 'drop-head',
   messageTtl: -1,
 };
 
+// Queue arguments RabbitMQ checks for equivalence on redeclare.
+const CHECKED_QUEUE_ARGS = [
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-expires',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-priority',
+  'x-message-ttl',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-type',
+  'x-single-active-consumer',
+  'x-queue-master-locator',
+  'x-queue-version',
+];
+
+// Queue arguments that change behaviour and are not built yet: refused loudly rather than ignored.
+const UNSUPPORTED_QUEUE_ARGS = [
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-expires',
+  'x-max-priority',
+  'x-single-active-consumer',
+];
+
+// Exchange arguments RabbitMQ checks for equivalence on redeclare.
+const CHECKED_EXCHANGE_ARGS = ['alternate-exchange'];
+
 /**
- * The limits on length and age the arguments set, or the reason RabbitMQ refuses one of them (for
- * "invalid arg 'NAME' for queue ...: REASON").
+ * The arguments of a new queue, parsed and validated, or the error RabbitMQ answers with. `what` names
+ * the queue as RabbitMQ's texts do ("queue 'q' in vhost '/'").
  */
-export function queueLimits(args: FieldTable): QueueLimits | { arg: string; reason: string } {
+export function parseQueueArguments(args: FieldTable, what: string): QueueArguments | ProtocolError {
+  const mode = args['x-queue-mode'];
+  if (mode !== undefined && mode !== 'default' && mode !== 'lazy') {
+    return amqpError(
+      ReplyCode.PRECONDITION_FAILED,
+      `invalid arg 'x-queue-mode' for ${what}: "unsupported queue mode '${plainValue(mode)}'"`,
+    );
+  }
+  const queueType = args['x-queue-type'];
+  if (queueType !== undefined && queueType !== 'classic') {
+    return amqpError(
+      ReplyCode.NOT_IMPLEMENTED,
+      `queue type '${String(queueType)}' is not supported; only classic`,
+    );
+  }
+  const parsed = readQueueArguments(args);
+  if ('reason' in parsed) {
+    return amqpError(
+      ReplyCode.PRECONDITION_FAILED,
+      `invalid arg '${parsed.arg}' for ${what}: ${parsed.reason}`,
+    );
+  }
+  for (const arg of UNSUPPORTED_QUEUE_ARGS) {
+    if (args[arg] !== undefined) {
+      return amqpError(ReplyCode.NOT_IMPLEMENTED, `queue argument '${arg}' is not supported yet`);
+    }
+  }
+  return parsed;
+}
+
+/**
+ * The arguments of a queue restored from the stored definitions: they were accepted when it was
+ * declared, so one that does not parse now (a definitions file from elsewhere) leaves the default.
+ */
+export function restoredQueueArguments(args: FieldTable): QueueArguments {
+  const parsed = readQueueArguments(args);
+  return 'reason' in parsed ? DEFAULT_QUEUE_ARGUMENTS : parsed;
+}
+
+/** The values, or the reason RabbitMQ refuses one of them (for "invalid arg 'NAME' for queue ...: REASON"). */
+function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; reason: string } {
   let maxLength = Number.POSITIVE_INFINITY;
   let maxLengthBytes = Number.POSITIVE_INFINITY;
   let messageTtl = -1;
@@ -53,7 +131,6 @@ export function queueLimits(args: FieldTable): QueueLimits | { arg: string; reas
     else messageTtl = Number(n);
   }
   const overflow = args['x-overflow'];
-  let rejectPublish = false;
   if (overflow !== undefined) {
     if (typeof overflow !== 'string') {
       return { arg: 'x-overflow', reason: `{unacceptable_type,${typeNameOf(overflow)}}` };
@@ -61,10 +138,66 @@ export function queueLimits(args: FieldTable): QueueLimits | { arg: string; reas
     if (overflow !== 'drop-head' && overflow !== 'reject-publish' && overflow !== 'reject-publish-dlx') {
       return { arg: 'x-overflow', reason: 'invalid_overflow' };
     }
-    // Without dead-lettering, reject-publish-dlx is reject-publish.
-    rejectPublish = overflow !== 'drop-head';
   }
-  return { maxLength, maxLengthBytes, rejectPublish, messageTtl };
+  return {
+    maxLength,
+    maxLengthBytes,
+    overflow: (overflow as Overflow | undefined) ?? 'drop-head',
+    messageTtl,
+  };
+}
+
+/** RabbitMQ's equivalence check of a queue redeclared with `received` against the queue's `current`. */
+export function queueArgumentsEquivalent(
+  received: FieldTable,
+  current: FieldTable,
+  what: string,
+): ProtocolError | undefined {
+  return argumentsEquivalent(CHECKED_QUEUE_ARGS, received, current, what);
+}
+
+/** The same for an exchange. */
+export function exchangeArgumentsEquivalent(
+  received: FieldTable,
+  current: FieldTable,
+  what: string,
+): ProtocolError | undefined {
+  return argumentsEquivalent(CHECKED_EXCHANGE_ARGS, received, current, what);
+}
+
+function argumentsEquivalent(
+  keys: readonly string[],
+  received: FieldTable,
+  current: FieldTable,
+  what: string,
+): ProtocolError | undefined {
+  for (const key of keys) {
+    const r = received[key];
+    const c = current[key];
+    if (r === undefined && c === undefined) continue;
+    if (r !== undefined && c !== undefined && plainValue(r) === plainValue(c)) continue;
+    if (r !== undefined && c !== undefined && typeNameOf(r) === typeNameOf(c)) {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `inequivalent arg '${key}' for ${what}: received '${plainValue(r)}' but current is '${plainValue(c)}'`,
+      );
+    }
+    const receivedText = r === undefined ? 'none' : `the value '${plainValue(r)}' of type '${typeNameOf(r)}'`;
+    const currentText = c === undefined ? 'none' : `the value '${plainValue(c)}' of type '${typeNameOf(c)}'`;
+    return amqpError(
+      ReplyCode.PRECONDITION_FAILED,
+      `inequivalent arg '${key}' for ${what}: received ${receivedText} but current is ${currentText}`,
+    );
+  }
+  return undefined;
+}
+
+/** A field value as RabbitMQ prints it in its texts. */
+export function plainValue(v: FieldValue): string {
+  if (v instanceof TypedValue) return typeof v.value === 'object' ? JSON.stringify(v.value) : String(v.value);
+  if (Buffer.isBuffer(v)) return v.toString();
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return String(v);
 }
 
 /** The AMQP type name RabbitMQ uses for a value in its messages. */

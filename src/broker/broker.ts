@@ -1,16 +1,13 @@
-// The broker: listeners, vhosts, users, and the connections they accept.
+// The broker core: vhosts, users, the store, the memory budget, and the durable definitions. It knows no
+// connection: the session side (src/session) listens, speaks AMQP and calls into it.
 
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { heapSizeLimit } from '../builtins.js';
 import { brokerLog, type Log } from '../log.js';
-import type { FieldTable } from '../protocol/index.js';
 import { FileStore } from '../store/file-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
-import type { Credentials } from '../session/auth.js';
-import { Connection, type ConnectionHost } from '../session/connection.js';
 import {
   applyDefinitionChanges,
   bindingDefinition,
@@ -108,20 +105,16 @@ const MESSAGE_HEAP_COST = 400;
 /** Below this many queued messages the heap's limit is not looked up (node:v8 is loaded to do it). */
 const PROVISIONAL_MESSAGE_LIMIT = 100_000;
 
-const SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'";
+/** A publisher paused by the memory budget, told when the broker is back under it. */
+export interface MemoryWaiter {
+  memoryAvailable(): void;
+}
 
-export class Broker implements ConnectionHost, VirtualHostEvents {
+export class Broker implements VirtualHostEvents {
   readonly log: Log;
-  readonly channelMax: number;
-  readonly frameMax: number;
-  readonly heartbeat: number;
-  readonly handshakeTimeoutMs = 10_000;
-  readonly connections = new Set<Connection>();
-  private readonly server: Server;
   private readonly users: Map<string, string>;
   private readonly loopbackUsers: Set<string>;
   private readonly vhosts = new Map<string, VirtualHost>();
-  private nextConnectionId = 1;
   private closing: Promise<void> | undefined;
   /** Bytes of message bodies held by queues (ready and unacked). */
   queuedBytes = 0;
@@ -139,14 +132,10 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
   private changesSinceSave = Number.POSITIVE_INFINITY;
   private changesBeforeSave = MIN_CHANGES_BETWEEN_SAVES;
   private definitionsWaiting: { generation: number; callback: () => void }[] = [];
-  private readonly blockedConnections = new Set<Connection>();
+  private readonly memoryWaiters = new Set<MemoryWaiter>();
 
   constructor(readonly options: BrokerOptions = {}) {
     this.log = typeof options.logger === 'object' ? options.logger : brokerLog(options.logger ?? 'silent');
-    this.channelMax = options.channelMax ?? 2047;
-    this.frameMax = options.frameMax ?? 131072;
-    if (this.frameMax !== 0 && this.frameMax < 4096) throw new RangeError('frameMax must be at least 4096');
-    this.heartbeat = options.heartbeat ?? 60;
     this.users = new Map(
       (options.users ?? [{ username: 'guest', password: 'guest' }]).map((u) => [u.username, u.password]),
     );
@@ -155,8 +144,6 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     this.highWatermark = options.memoryHighWatermark ?? Math.floor(totalmem() * 0.4);
     this.messageLimit = options.maxQueuedMessages ?? PROVISIONAL_MESSAGE_LIMIT;
     this.messageLimitProvisional = options.maxQueuedMessages === undefined;
-    // Accepted paused: the connection takes over the socket's reads (socket-reads.ts) before any arrive.
-    this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     this.store =
       options.store ??
       (options.dataDir
@@ -170,7 +157,7 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
   }
 
   /** Opens the store and rebuilds the durable definitions and messages it holds. */
-  private async recover(): Promise<void> {
+  async open(): Promise<void> {
     const started = performance.now();
     const recovered = await this.store.open();
     const changes = (recovered.definitionChanges ?? []) as DefinitionChange[];
@@ -221,66 +208,14 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     }
   }
 
-  /** Opens the store, recovers, and starts listening; resolves with the bound port. */
-  async listen(): Promise<number> {
-    await this.recover();
-    try {
-      return await this.listenOnly();
-    } catch (err) {
-      await this.store.close().catch(() => {});
-      throw err;
+  /** undefined when the user may connect from there, else the reason (for the log and the 403 text). */
+  authenticate(username: string, password: string, remoteAddress: string | undefined): string | undefined {
+    const expected = this.users.get(username);
+    if (expected === undefined || expected !== password) {
+      return `user '${username}' - invalid credentials`;
     }
-  }
-
-  private listenOnly(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 5672, this.options.host ?? '127.0.0.1', () => {
-        this.server.off('error', reject);
-        const address = this.server.address();
-        const port = typeof address === 'object' && address ? address.port : 0;
-        this.log.info({ host: this.options.host ?? '127.0.0.1', port }, 'listening');
-        resolve(port);
-      });
-    });
-  }
-
-  private accept(socket: Socket): void {
-    if (this.closing) {
-      socket.destroy();
-      return;
-    }
-    const connection = new Connection(this, socket, this.nextConnectionId++);
-    this.connections.add(connection);
-  }
-
-  serverProperties(): FieldTable {
-    return {
-      product: 'warren',
-      version: VERSION,
-      platform: `Node.js ${process.version}`,
-      copyright: 'The warren authors',
-      information: 'Licensed under the MIT licence',
-      // Only what the broker honours today.
-      capabilities: {
-        publisher_confirms: true,
-        exchange_exchange_bindings: true,
-        'basic.nack': true,
-        consumer_cancel_notify: true,
-        'connection.blocked': true,
-        authentication_failure_close: true,
-        per_consumer_qos: true,
-      },
-    };
-  }
-
-  authenticate(credentials: Credentials, remoteAddress: string | undefined): string | undefined {
-    const password = this.users.get(credentials.username);
-    if (password === undefined || password !== credentials.password) {
-      return `user '${credentials.username}' - invalid credentials`;
-    }
-    if (this.loopbackUsers.has(credentials.username) && !isLoopback(remoteAddress)) {
-      return `user '${credentials.username}' can only connect via localhost`;
+    if (this.loopbackUsers.has(username) && !isLoopback(remoteAddress)) {
+      return `user '${username}' can only connect via localhost`;
     }
     return undefined;
   }
@@ -313,22 +248,23 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     this.queuedMessages += messages;
     if (
       messages < 0 &&
-      this.blockedConnections.size > 0 &&
+      this.memoryWaiters.size > 0 &&
       this.queuedBytes < this.highWatermark * RESUME_RATIO &&
       !this.messagesOver(RESUME_RATIO)
     ) {
-      const blocked = [...this.blockedConnections];
-      this.blockedConnections.clear();
+      const waiting = [...this.memoryWaiters];
+      this.memoryWaiters.clear();
       this.log.info(
         { queuedBytes: this.queuedBytes, queuedMessages: this.queuedMessages },
         'memory below the watermark, publishers resumed',
       );
-      for (const c of blocked) c.unblock();
+      for (const w of waiting) w.memoryAvailable();
     }
   }
 
-  connectionBlocked(connection: Connection): void {
-    if (this.blockedConnections.size === 0) {
+  /** A publisher has paused over the memory budget: it is told once the broker is back under it. */
+  waitForMemory(waiter: MemoryWaiter): void {
+    if (this.memoryWaiters.size === 0) {
       this.log.warn(
         {
           queuedBytes: this.queuedBytes,
@@ -339,7 +275,12 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
         'memory watermark reached, publishers paused',
       );
     }
-    this.blockedConnections.add(connection);
+    this.memoryWaiters.add(waiter);
+  }
+
+  /** A waiter that went away (its connection closed). */
+  stopWaitingForMemory(waiter: MemoryWaiter): void {
+    this.memoryWaiters.delete(waiter);
   }
 
   private restoringDefinitions = false;
@@ -429,38 +370,14 @@ export class Broker implements ConnectionHost, VirtualHostEvents {
     queue.consumers.length = 0;
   }
 
-  connectionClosed(connection: Connection): void {
-    this.blockedConnections.delete(connection);
-    this.connections.delete(connection);
-    if (this.closing && this.connections.size === 0) this.emptied?.();
-  }
-
-  private emptied: (() => void) | undefined;
-
-  /** Stops accepting, closes every connection with 320 CONNECTION_FORCED, and resolves when all are gone. */
+  /** Saves what is pending and closes the store; call once no connection uses the broker any more. */
   close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.closing = new Promise<void>((resolve) => {
-      const serverClosed = new Promise<void>((r) => this.server.close(() => r()));
-      const allGone = new Promise<void>((r) => {
-        if (this.connections.size === 0) r();
-        else this.emptied = r;
+    this.closing ??= Promise.resolve(this.definitionsSave)
+      .then(() => this.store.close())
+      .catch((err: unknown) => this.log.error({ err }, 'error while closing the store'))
+      .then(() => {
+        this.log.info('stopped');
       });
-      for (const c of this.connections) c.forceClose(320, SHUTDOWN_TEXT);
-      // Clients that never answer close-ok are dropped after a second.
-      const force = setTimeout(() => {
-        for (const c of this.connections) c.destroy();
-      }, 1000);
-      void Promise.all([serverClosed, allGone])
-        .then(() => this.definitionsSave)
-        .then(() => this.store.close())
-        .catch((err: unknown) => this.log.error({ err }, 'error while closing the store'))
-        .then(() => {
-          clearTimeout(force);
-          this.log.info('stopped');
-          resolve();
-        });
-    });
     return this.closing;
   }
 }

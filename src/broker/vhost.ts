@@ -4,6 +4,14 @@
 import { randomBytes } from '../builtins.js';
 import { type FieldTable, type FieldValue, ProtocolError, ReplyCode, TypedValue } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
+import {
+  exchangeArgumentsEquivalent,
+  parseQueueArguments,
+  plainValue,
+  queueArgumentsEquivalent,
+  restoredQueueArguments,
+  typeNameOf,
+} from './arguments.js';
 import { amqpError } from './errors.js';
 import { DirectExchange } from './exchange/direct.js';
 import { type Binding, type Destination, Exchange, RouteCollector } from './exchange/exchange.js';
@@ -12,7 +20,6 @@ import { HeadersExchange } from './exchange/headers.js';
 import { TopicExchange } from './exchange/topic.js';
 import type { Message } from './message.js';
 import { Queue, type QueueEvents, type QueueOwner } from './queue/queue.js';
-import { queueLimits, typeNameOf } from './arguments.js';
 
 export interface VirtualHostEvents {
   memoryChange(bytes: number, messages: number): void;
@@ -47,32 +54,6 @@ const EXCHANGE_TYPES: Record<
   topic: TopicExchange,
   headers: HeadersExchange,
 };
-
-// Queue arguments RabbitMQ checks for equivalence on redeclare.
-const CHECKED_QUEUE_ARGS = [
-  'x-dead-letter-exchange',
-  'x-dead-letter-routing-key',
-  'x-expires',
-  'x-max-length',
-  'x-max-length-bytes',
-  'x-max-priority',
-  'x-message-ttl',
-  'x-overflow',
-  'x-queue-mode',
-  'x-queue-type',
-  'x-single-active-consumer',
-  'x-queue-master-locator',
-  'x-queue-version',
-];
-
-// Queue arguments that change behaviour and are not built yet: refused loudly rather than ignored.
-const UNSUPPORTED_QUEUE_ARGS = [
-  'x-dead-letter-exchange',
-  'x-dead-letter-routing-key',
-  'x-expires',
-  'x-max-priority',
-  'x-single-active-consumer',
-];
 
 export class VirtualHost implements QueueEvents {
   readonly exchanges = new Map<string, Exchange>();
@@ -178,7 +159,7 @@ export class VirtualHost implements QueueEvents {
       if (existing.autoDelete !== autoDelete)
         return mismatch('auto_delete', `${autoDelete}`, `${existing.autoDelete}`);
       if (existing.internal !== internal) return mismatch('internal', `${internal}`, `${existing.internal}`);
-      const argError = argsEquivalent(['alternate-exchange'], args, existing.arguments_, `${this.x(name)}`);
+      const argError = exchangeArgumentsEquivalent(args, existing.arguments_, this.x(name));
       if (argError) return argError;
       return existing;
     }
@@ -205,7 +186,18 @@ export class VirtualHost implements QueueEvents {
   restoreQueue(name: string, autoDelete: boolean, args: FieldTable): Queue {
     const existing = this.queues.get(name);
     if (existing) return existing;
-    const queue = new Queue(name, this.name, true, undefined, autoDelete, args, this);
+    const queue = new Queue(
+      {
+        name,
+        vhost: this.name,
+        durable: true,
+        exclusiveOwner: undefined,
+        autoDelete,
+        arguments: args,
+        settings: restoredQueueArguments(args),
+      },
+      this,
+    );
     this.queues.set(name, queue);
     return queue;
   }
@@ -433,37 +425,24 @@ export class VirtualHost implements QueueEvents {
         );
       if (existing.durable !== durable) return mismatch('durable', durable, existing.durable);
       if (existing.autoDelete !== autoDelete) return mismatch('auto_delete', autoDelete, existing.autoDelete);
-      const argError = argsEquivalent(CHECKED_QUEUE_ARGS, args, existing.arguments_, this.q(name));
+      const argError = queueArgumentsEquivalent(args, existing.arguments_, this.q(name));
       if (argError) return argError;
       return existing;
     }
-    const mode = args['x-queue-mode'];
-    if (mode !== undefined && mode !== 'default' && mode !== 'lazy') {
-      return amqpError(
-        ReplyCode.PRECONDITION_FAILED,
-        `invalid arg 'x-queue-mode' for ${this.q(name)}: "unsupported queue mode '${plainValue(mode)}'"`,
-      );
-    }
-    const queueType = args['x-queue-type'];
-    if (queueType !== undefined && queueType !== 'classic') {
-      return amqpError(
-        ReplyCode.NOT_IMPLEMENTED,
-        `queue type '${String(queueType)}' is not supported; only classic`,
-      );
-    }
-    const limits = queueLimits(args);
-    if ('reason' in limits) {
-      return amqpError(
-        ReplyCode.PRECONDITION_FAILED,
-        `invalid arg '${limits.arg}' for ${this.q(name)}: ${limits.reason}`,
-      );
-    }
-    for (const arg of UNSUPPORTED_QUEUE_ARGS) {
-      if (args[arg] !== undefined) {
-        return amqpError(ReplyCode.NOT_IMPLEMENTED, `queue argument '${arg}' is not supported yet`);
-      }
-    }
-    const queue = new Queue(name, this.name, durable, exclusive ? owner : undefined, autoDelete, args, this);
+    const settings = parseQueueArguments(args, this.q(name));
+    if (settings instanceof ProtocolError) return settings;
+    const queue = new Queue(
+      {
+        name,
+        vhost: this.name,
+        durable,
+        exclusiveOwner: exclusive ? owner : undefined,
+        autoDelete,
+        arguments: args,
+        settings,
+      },
+      this,
+    );
     this.queues.set(name, queue);
     if (durable && !exclusive) this.events.definitionsChanged({ op: 'queue', queue });
     // Every queue is bound to the default exchange by its name (spec 3.1.3.1); routing handles it directly.
@@ -563,39 +542,4 @@ function canonicalValue(v: FieldValue): string {
   if (Array.isArray(v)) return `A[${v.map(canonicalValue).join(',')}]`;
   if (typeof v === 'object') return `F{${canonical(v)}}`;
   return `${typeof v}:${String(v)}`;
-}
-
-function plainValue(v: FieldValue): string {
-  if (v instanceof TypedValue) return typeof v.value === 'object' ? JSON.stringify(v.value) : String(v.value);
-  if (Buffer.isBuffer(v)) return v.toString();
-  if (v !== null && typeof v === 'object') return JSON.stringify(v);
-  return String(v);
-}
-
-/** RabbitMQ's equivalence check of the arguments that matter on a redeclare. */
-function argsEquivalent(
-  keys: string[],
-  received: FieldTable,
-  current: FieldTable,
-  what: string,
-): ProtocolError | undefined {
-  for (const key of keys) {
-    const r = received[key];
-    const c = current[key];
-    if (r === undefined && c === undefined) continue;
-    if (r !== undefined && c !== undefined && plainValue(r) === plainValue(c)) continue;
-    if (r !== undefined && c !== undefined && typeNameOf(r) === typeNameOf(c)) {
-      return amqpError(
-        ReplyCode.PRECONDITION_FAILED,
-        `inequivalent arg '${key}' for ${what}: received '${plainValue(r)}' but current is '${plainValue(c)}'`,
-      );
-    }
-    const receivedText = r === undefined ? 'none' : `the value '${plainValue(r)}' of type '${typeNameOf(r)}'`;
-    const currentText = c === undefined ? 'none' : `the value '${plainValue(c)}' of type '${typeNameOf(c)}'`;
-    return amqpError(
-      ReplyCode.PRECONDITION_FAILED,
-      `inequivalent arg '${key}' for ${what}: received ${receivedText} but current is ${currentText}`,
-    );
-  }
-  return undefined;
 }

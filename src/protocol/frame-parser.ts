@@ -4,6 +4,8 @@
 // that frame); a body frame that spans reads is handed out in pieces as they arrive, never copied here,
 // since its only reader copies the payload into the message anyway (a 64 KiB body was copied twice).
 // The frame type and size are checked as soon as the 7-byte header is in, before the payload is awaited.
+// A handler may pause the parser (flow control): it stops after the current frame and keeps the bytes
+// after it, and those that arrive meanwhile, until resume().
 import { ProtocolError } from './protocol-error.js';
 import {
   decodeMethod,
@@ -48,6 +50,9 @@ export class FrameParser {
   private bodyRemaining = 0;
   private bodyEndDue = false;
   private stopped = false;
+  private paused = false;
+  // Input not parsed yet because the parser is paused, in order.
+  private held: Buffer[] = [];
 
   constructor(
     private readonly handler: FrameHandler,
@@ -64,28 +69,77 @@ export class FrameParser {
     this.pendingFrameSize = -1;
     this.bodyRemaining = 0;
     this.bodyEndDue = false;
+    this.held = [];
   }
 
   get isStopped(): boolean {
     return this.stopped;
   }
 
+  /** Stops handing out frames after the current one, until resume(); input meanwhile is kept. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Bytes kept while paused. */
+  get heldBytes(): number {
+    let n = 0;
+    for (const b of this.held) n += b.length;
+    return n;
+  }
+
+  /** Parses what was kept while paused (until a handler pauses again), then goes on with new input. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.held;
+    this.held = [];
+    let i = 0;
+    // A handler that pauses again leaves the rest of its chunk in this.held: the chunks after it follow.
+    while (i < held.length && !this.paused && !this.stopped) this.take(held[i++]);
+    if (this.stopped) return;
+    for (; i < held.length; i++) this.held.push(held[i]);
+  }
+
   push(chunk: Buffer): void {
     if (this.stopped) return;
+    if (this.paused) this.held.push(chunk);
+    else this.take(chunk);
+  }
+
+  private take(chunk: Buffer): void {
     let b = chunk;
     if (this.bodyEndDue) {
       const used = this.continueBody(chunk);
       if (used < 0 || this.stopped || used === chunk.length) return;
       b = chunk.subarray(used);
+      if (this.paused) {
+        this.held.push(b);
+        return;
+      }
     } else if (this.pendingBytes > 0) {
       const used = this.completePending(chunk);
       if (used < 0 || this.stopped) return;
       if (used === chunk.length) return;
       b = chunk.subarray(used);
+      if (this.paused) {
+        this.held.push(b);
+        return;
+      }
     }
     const consumed = this.parse(b);
     if (!this.stopped && consumed < b.length) {
-      this.pending.push(consumed === 0 ? b : b.subarray(consumed));
+      const rest = consumed === 0 ? b : b.subarray(consumed);
+      if (this.paused) {
+        // Parsed again from its start on resume(), whole frames and a partial one alike.
+        this.held.push(rest);
+        return;
+      }
+      this.pending.push(rest);
       this.pendingBytes = b.length - consumed;
       this.pendingFrameSize = -1;
     }
@@ -175,7 +229,7 @@ export class FrameParser {
     const h = this.handler;
     let o = 0;
     const len = b.length;
-    while (!this.stopped && len - o >= FRAME_HEADER_SIZE) {
+    while (!this.stopped && !this.paused && len - o >= FRAME_HEADER_SIZE) {
       const type = b[o];
       const size = b[o + 3] * 0x1000000 + ((b[o + 4] << 16) | (b[o + 5] << 8) | b[o + 6]);
       const max = this.frameMax;

@@ -1,7 +1,16 @@
 // One channel of a connection (spec 2.2.5): publish assembly (method, header, body frames) into a
-// Message, routing through the vhost, consumers, the unacked deliveries of its consumers and gets
+// Message handed to the core's router, consumers, the unacked deliveries of its consumers and gets
 // (ordered by delivery tag), qos, publisher confirms and transactions.
 
+import { amqpError, notImplemented, truncateShortstr } from '../broker/errors.js';
+import type { Exchange } from '../broker/exchange/exchange.js';
+import { parseExpiration } from '../broker/expiration.js';
+import { Message } from '../broker/message.js';
+import { Consumer, type DeliveryChannel } from '../broker/queue/consumer.js';
+import type { Queue, QueueOwner } from '../broker/queue/queue.js';
+import { Removal } from '../broker/queue/removal.js';
+import { type PublishOutcome, publish } from '../broker/router.js';
+import type { VirtualHost } from '../broker/vhost.js';
 import { randomBytes } from '../builtins.js';
 import {
   EXPIRATION_FLAG,
@@ -41,13 +50,6 @@ import {
   writeTxSelectOk,
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
-import { Consumer } from '../broker/queue/consumer.js';
-import { amqpError, notImplemented, truncateShortstr } from '../broker/errors.js';
-import type { Exchange } from '../broker/exchange/exchange.js';
-import { parseExpiration } from '../broker/expiration.js';
-import { Message } from '../broker/message.js';
-import type { Queue } from '../broker/queue/queue.js';
-import type { VirtualHost } from '../broker/vhost.js';
 
 type ChannelState = 'open' | 'closing' | 'closed';
 
@@ -82,7 +84,7 @@ const KEEP_PIECES_FROM = 32 * 1024;
 
 export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
-export class Channel {
+export class Channel implements DeliveryChannel {
   private state: ChannelState = 'open';
   private readonly vhost: VirtualHost;
 
@@ -111,8 +113,6 @@ export class Channel {
 
   private confirmMode = false;
   private storeConfirmsPending = 0;
-  /** The last route() met a queue that refused the message (x-overflow reject-publish): nack it. */
-  private routeRefused = false;
   private storeWatched = false;
   private publishSeq = 0;
   private confirmedUpTo = 0;
@@ -131,6 +131,10 @@ export class Channel {
 
   private get writer() {
     return this.connection.writer;
+  }
+
+  get owner(): QueueOwner {
+    return this.connection;
   }
 
   /** Handles a method for this channel; an error comes back as a value for the connection to act on. */
@@ -461,13 +465,13 @@ export class Channel {
       this.txPublishes.push({ exchange, message, mandatory: this.publishMandatory });
       return undefined;
     }
-    const stored = this.route(exchange, message, this.publishMandatory);
+    const outcome = this.route(exchange, message, this.publishMandatory);
     if (this.confirmMode) {
       // Its confirm waits for the definitions of the queues it reached, if they are not saved yet.
       this.connection.dependOnDefinitions();
-      if (this.routeRefused) this.refuse(this.publishSeq);
-      else this.confirm(this.publishSeq, stored);
-    } else if (stored) this.watchStore();
+      if (outcome === 'refused') this.refuse(this.publishSeq);
+      else this.confirm(this.publishSeq, outcome === 'stored');
+    } else if (outcome === 'stored') this.watchStore();
     this.connection.afterPublish();
     return undefined;
   }
@@ -535,75 +539,23 @@ export class Channel {
     });
   }
 
-  /**
-   * Routes a message to its queues; returns whether it went to the store (persistent, and reaching a
-   * durable queue). The store hears of the message before any queue can deliver or drop it.
-   */
-  private route(exchange: Exchange, message: Message, mandatory: boolean): boolean {
-    // A TTL counts from the message's arrival in its queues (for a transaction's, the commit).
-    if (message.ttl >= 0) message.expiresAt = Date.now() + message.ttl;
-    const queues = this.vhost.route(exchange, message.routingKey, message);
-    const routed = queues.length;
-    // Queues with x-overflow reject-publish that the message would take over a limit refuse it.
-    let n = 0;
-    this.routeRefused = false;
-    for (let i = 0; i < routed; i++) {
-      const q = queues[i];
-      if (q.rejectsPublish && q.wouldOverflow(message)) this.routeRefused = true;
-      else queues[n++] = q;
-    }
-    let durable: string[] | undefined;
-    for (let i = 0; i < n; i++) {
-      if (queues[i].persistent) {
-        if (!message.persistent) break;
-        if (durable === undefined) durable = [];
-        durable.push(queues[i].storeKey);
-      }
-    }
-    if (durable) {
-      this.connection.store.publish(
-        {
-          id: message.seq,
-          exchange: message.exchange,
-          routingKey: message.routingKey,
-          properties: message.properties,
-          body: message.body,
-        },
-        durable,
+  /** Publishes through the core's router; a mandatory publish no queue took is returned. */
+  private route(exchange: Exchange, message: Message, mandatory: boolean): PublishOutcome {
+    const outcome = publish(this.vhost, exchange, message, this.connection);
+    // Refused by its queues is not unroutable: no basic.return (the publisher's nack says it).
+    if (outcome === 'unroutable' && mandatory) {
+      writeBasicReturn(
+        this.writer,
+        this.number,
+        ReplyCode.NO_ROUTE,
+        'NO_ROUTE',
+        message.exchange,
+        message.routingKey,
       );
-      message.stored = true;
+      this.writeContent(message);
+      this.connection.scheduleFlush();
     }
-    if (n === 0) {
-      // Refused by its queues is not unroutable: no basic.return (the publisher's nack says it).
-      if (mandatory && routed === 0) {
-        writeBasicReturn(
-          this.writer,
-          this.number,
-          ReplyCode.NO_ROUTE,
-          'NO_ROUTE',
-          message.exchange,
-          message.routingKey,
-        );
-        this.writeContent(message);
-        this.connection.scheduleFlush();
-      }
-      return false;
-    }
-    for (let i = 0; i < n; i++) {
-      const q = queues[i];
-      if (q.messageTtl < 0) q.enqueue(message);
-      else {
-        // x-message-ttl: the queue's TTL or the message's own, whichever ends first. A message that
-        // went to other queues too gets a copy with this queue's expiry.
-        const at = Date.now() + q.messageTtl;
-        const expiresAt = message.expiresAt !== 0 && message.expiresAt < at ? message.expiresAt : at;
-        if (n === 1) {
-          message.expiresAt = expiresAt;
-          q.enqueue(message);
-        } else q.enqueue(message.expiringAt(expiresAt));
-      }
-    }
-    return message.stored;
+    return outcome;
   }
 
   /** Writes the basic.ack for publishes confirmed since the last call (called just before a flush). */
@@ -772,7 +724,7 @@ export class Channel {
         d.consumer.unacked--;
         this.consumerUnacked--;
       }
-      if (back === undefined) d.queue.settled(d.message);
+      if (back === undefined) d.queue.settled(d.message, ack ? Removal.acked : Removal.rejected);
       else back.push(d);
       if (lastQueue === undefined) lastQueue = d.queue;
       else if (d.queue !== lastQueue) {
@@ -800,7 +752,7 @@ export class Channel {
     this.txPublishes = [];
     this.txSettles = [];
     let stored = false;
-    for (const p of publishes) if (this.route(p.exchange, p.message, p.mandatory)) stored = true;
+    for (const p of publishes) if (this.route(p.exchange, p.message, p.mandatory) === 'stored') stored = true;
     for (const s of settles) this.apply(s.deliveries, s.ack, s.requeue);
     if (publishes.length > 0) this.connection.afterPublish();
     // commit-ok means the persistent messages of the transaction are on disk.

@@ -1,7 +1,17 @@
 // One client connection (spec 2.2.4): protocol header, start/start-ok, tune/tune-ok, open, then channels
 // until close/close-ok from either side. Heartbeats per the negotiated interval. A connection error
 // sends connection.close and waits for close-ok; a channel error closes only that channel.
+//
+// Reading is bounded and fair: a connection handles at most READ_SLICE bytes per turn of the event loop
+// before the others have theirs, and a publisher stops being read (its socket paused, the rest of its
+// read kept unparsed) while a queue it publishes to holds it back (credit flow: that queue's consumers
+// are behind) or the broker is over its memory budget.
 import type { Socket } from 'node:net';
+import type { Broker, MemoryWaiter } from '../broker/broker.js';
+import { amqpError, truncateShortstr } from '../broker/errors.js';
+import type { Queue } from '../broker/queue/queue.js';
+import type { Publisher } from '../broker/router.js';
+import type { VirtualHost } from '../broker/vhost.js';
 import type { Log } from '../log.js';
 import {
   type FieldTable,
@@ -24,13 +34,10 @@ import {
   writeConnectionUnblocked,
 } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
-import { type Credentials, MECHANISMS, parseCredentials } from './auth.js';
+import { MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
-import { amqpError, truncateShortstr } from '../broker/errors.js';
-import { readIntoSlabs } from '../broker/socket-reads.js';
-import type { VirtualHost } from '../broker/vhost.js';
 
-/** What a connection needs from its broker. */
+/** What a connection needs from the listener that accepted it. */
 export interface ConnectionHost {
   readonly channelMax: number;
   readonly frameMax: number;
@@ -38,21 +45,7 @@ export interface ConnectionHost {
   readonly handshakeTimeoutMs: number;
   readonly log: Log;
   serverProperties(): FieldTable;
-  /** undefined when the credentials are accepted, else the reason (for the log and the 403 text). */
-  authenticate(credentials: Credentials, remoteAddress: string | undefined): string | undefined;
-  vhost(name: string): VirtualHost | undefined;
   connectionClosed(connection: Connection): void;
-  /** Whether queued messages are over the memory budget: publishers are then paused. */
-  readonly overMemoryBudget: boolean;
-  /** The connection has stopped reading because the broker is over its memory budget. */
-  connectionBlocked(connection: Connection): void;
-  readonly store: Store;
-  /** Counts durable definition changes. */
-  readonly definitionsGeneration: number;
-  /** The generation of definitions the store holds. */
-  readonly definitionsSavedGeneration: number;
-  /** Calls back once the store holds the definitions of `generation`. */
-  whenDefinitionsSaved(generation: number, callback: () => void): void;
 }
 
 type State = 'header' | 'start' | 'tune' | 'open' | 'running' | 'closing' | 'closed';
@@ -64,6 +57,18 @@ const PROTOCOL_HEADER_0_9 = Buffer.from([0x41, 0x4d, 0x51, 0x50, 1, 1, 0, 9]);
 const CLOSE_OK_TIMEOUT_MS = 3000;
 // Output not yet taken by the socket beyond which deliveries to this connection's consumers wait.
 const OUTPUT_LIMIT = 1024 * 1024;
+/**
+ * Bytes a connection may have handled in one turn of the event loop before it waits for the next, so
+ * that a busy publisher's reads cannot keep the acks, deliveries and heartbeats of other connections
+ * waiting (a read is at most 64 KiB; Node hands over up to 32 of them for one socket at a time).
+ */
+const READ_SLICE = 128 * 1024;
+/**
+ * A publisher held back by credit flow still has its socket read this often, one publish at a time:
+ * if the consumers it waits for are themselves held back by it (two connections each publishing to the
+ * other's queue), this lets their acks through.
+ */
+const FLOW_VALVE_MS = 1000;
 
 // When output leaves. Output waits for the event loop's check phase (setImmediate), so that what the
 // reads of one turn cause for one connection goes out in one write. One exception: the first read of a
@@ -79,6 +84,8 @@ let reading = false;
 /** A read of this turn has written its output at once. */
 let quickFlushUsed = false;
 let checkScheduled = false;
+/** Counts turns of the event loop in which something was read: READ_SLICE applies per turn. */
+let readTurn = 0;
 
 function writeWaitingOutput(): void {
   // The length is read on each pass, so that a connection added while the loop runs is written too.
@@ -89,6 +96,7 @@ function writeWaitingOutput(): void {
 function onCheck(): void {
   checkScheduled = false;
   quickFlushUsed = false;
+  readTurn++;
   writeWaitingOutput();
 }
 
@@ -98,7 +106,7 @@ function scheduleCheck(): void {
   setImmediate(onCheck);
 }
 
-export class Connection implements FrameHandler {
+export class Connection implements FrameHandler, Publisher, MemoryWaiter {
   readonly writer: FrameWriter;
   readonly log: Log;
   readonly socket: Socket;
@@ -127,6 +135,15 @@ export class Connection implements FrameHandler {
   private readonly confirmChannels = new Set<Channel>();
   /** Reading is paused while the broker is over its memory budget. */
   blocked = false;
+  /** How many queues hold this publisher back (credit flow); it is not read while any does. */
+  private flowHolds = 0;
+  private flowValve: NodeJS.Timeout | undefined;
+  /** The socket and the parser are paused: by the memory budget, credit flow, or a spent read slice. */
+  private readPaused = false;
+  private resumeScheduled = false;
+  /** Bytes handled in read turn sliceTurn. */
+  private sliceBytes = 0;
+  private sliceTurn = -1;
   private waitingForDefinitions = false;
   /**
    * The generation of definitions this connection's output may depend on (its declare-ok, or the confirm
@@ -140,7 +157,8 @@ export class Connection implements FrameHandler {
 
   constructor(
     private readonly host: ConnectionHost,
-    accepted: Socket,
+    private readonly broker: Broker,
+    socket: Socket,
     readonly id: number,
   ) {
     this.log = host.log.child({ conn: id });
@@ -150,8 +168,8 @@ export class Connection implements FrameHandler {
     this.writer = new FrameWriter(FRAME_MIN_SIZE);
     // Until tune-ok, frames up to the server's frame_max are accepted (start-ok can be large).
     this.parser = new FrameParser(this, host.frameMax);
-    const socket = readIntoSlabs(accepted, this.onData);
     this.socket = socket;
+    socket.on('data', this.onData);
     socket.setNoDelay(true);
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
     socket.on('close', () => this.onSocketClose());
@@ -166,8 +184,17 @@ export class Connection implements FrameHandler {
     return this.state === 'running';
   }
 
+  private get closed(): boolean {
+    return this.state === 'closed';
+  }
+
   get store(): Store {
-    return this.host.store;
+    return this.broker.store;
+  }
+
+  /** Held back by credit flow (RabbitMQ's `flow` connection state). */
+  get flow(): boolean {
+    return this.flowHolds > 0;
   }
 
   /** Too much output is waiting for the socket: consumers of this connection get nothing more for now. */
@@ -184,28 +211,97 @@ export class Connection implements FrameHandler {
     this.scheduleFlush();
   }
 
-  /** After each publish: over the memory budget, stop reading from this publisher (TCP backpressure). */
+  /**
+   * After each publish (or a transaction's): stop reading while a queue it reached holds this publisher
+   * back, or the broker is over its memory budget (TCP backpressure; connection.blocked to clients that
+   * asked for it).
+   */
   afterPublish(): void {
-    if (this.host.overMemoryBudget && !this.blocked) {
+    if (this.flowHolds > 0) {
+      this.pauseReading();
+      return;
+    }
+    if (this.broker.overMemoryBudget && !this.blocked) {
       this.blocked = true;
-      this.socket.pause();
+      this.pauseReading();
       if (this.clientCapabilities['connection.blocked'] === true) {
         writeConnectionBlocked(this.writer, 0, 'low on memory');
         this.scheduleFlush();
       }
-      this.host.connectionBlocked(this);
+      this.broker.waitForMemory(this);
     }
   }
 
+  // Publisher
+
+  holdFor(queue: Queue): void {
+    if (this.flowHolds++ > 0) return;
+    this.log.debug({ queue: queue.name }, "flow: publisher held back, the queue's consumers are behind");
+    this.flowValve = setTimeout(this.openFlowValve, FLOW_VALVE_MS);
+    this.flowValve.unref();
+  }
+
+  releasedBy(queue: Queue): void {
+    if (--this.flowHolds > 0) return;
+    this.log.debug({ queue: queue.name }, 'flow: publisher let go');
+    clearTimeout(this.flowValve);
+    this.flowValve = undefined;
+    this.scheduleResume();
+  }
+
+  private readonly openFlowValve = (): void => {
+    this.flowValve = undefined;
+    if (this.flowHolds === 0 || this.state === 'closed') return;
+    // Read on until the next publish, which pauses again while the hold lasts.
+    this.resumeReading(true);
+    if (this.flowHolds > 0) {
+      this.flowValve = setTimeout(this.openFlowValve, FLOW_VALVE_MS);
+      this.flowValve.unref();
+    }
+  };
+
+  // MemoryWaiter
+
   /** The broker is back under its memory budget. */
-  unblock(): void {
+  memoryAvailable(): void {
     if (!this.blocked) return;
     this.blocked = false;
     if (this.state === 'running' && this.clientCapabilities['connection.blocked'] === true) {
       writeConnectionUnblocked(this.writer, 0);
       this.scheduleFlush();
     }
-    this.socket.resume();
+    this.scheduleResume();
+  }
+
+  // Reading
+
+  private pauseReading(): void {
+    this.parser.pause();
+    if (this.readPaused) return;
+    this.readPaused = true;
+    this.socket.pause();
+  }
+
+  /** Resumes reading in the check phase of this turn, not inside the call that let it go. */
+  private scheduleResume(): void {
+    if (!this.readPaused || this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    setImmediate(this.resumeScheduledRead);
+  }
+
+  private readonly resumeScheduledRead = (): void => {
+    this.resumeScheduled = false;
+    this.resumeReading(false);
+  };
+
+  /** Parses what was kept while paused, then reads the socket again, unless something pauses it anew. */
+  private resumeReading(valve: boolean): void {
+    if (!this.readPaused || this.state === 'closed') return;
+    if (!valve && (this.blocked || this.flowHolds > 0)) return;
+    this.readPaused = false;
+    this.sliceBytes = 0;
+    this.handleInput(undefined);
+    if (!this.parser.isPaused && !this.readPaused) this.socket.resume();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -217,9 +313,25 @@ export class Connection implements FrameHandler {
       if (chunk.length === 0) return;
     }
     if (this.state === 'closed') return;
+    if (this.sliceTurn !== readTurn) {
+      this.sliceTurn = readTurn;
+      this.sliceBytes = 0;
+    }
+    this.sliceBytes += chunk.length;
+    this.handleInput(chunk);
+    if (this.sliceBytes >= READ_SLICE && !this.readPaused && !this.closed) {
+      // This turn's share is spent: the rest waits for the next turn, after the other connections.
+      this.pauseReading();
+      this.scheduleResume();
+    }
+  };
+
+  /** Parses a read (or, with undefined, what the parser kept while paused) and sends what it caused. */
+  private handleInput(chunk: Buffer | undefined): void {
     reading = true;
     try {
-      this.parser.push(chunk);
+      if (chunk === undefined) this.parser.resume();
+      else this.parser.push(chunk);
     } catch (err) {
       // A bug, not bad input: bad input is answered with AMQP errors. Keep the broker up for everyone
       // else and tell this client, as RabbitMQ does with 541.
@@ -229,14 +341,17 @@ export class Connection implements FrameHandler {
     } finally {
       reading = false;
     }
-    if (outputWaiting.length === 0) return;
-    if (chunk.length <= QUICK_READ && !quickFlushUsed) {
+    if (outputWaiting.length === 0) {
+      scheduleCheck();
+      return;
+    }
+    if (chunk !== undefined && chunk.length <= QUICK_READ && !quickFlushUsed) {
       quickFlushUsed = true;
       writeWaitingOutput();
     }
     // The check phase ends the turn (quickFlushUsed) and writes what later reads of it cause.
     scheduleCheck();
-  };
+  }
 
   /** Accumulates the 8-byte protocol header (spec 4.2.2); returns the bytes after it once it is complete. */
   private readProtocolHeader(chunk: Buffer): Buffer | undefined {
@@ -378,7 +493,7 @@ export class Connection implements FrameHandler {
     }
     const credentials = parseCredentials(mechanism, response);
     const refusal = credentials
-      ? this.host.authenticate(credentials, this.socket.remoteAddress)
+      ? this.broker.authenticate(credentials.username, credentials.password, this.socket.remoteAddress)
       : 'malformed authentication response';
     if (refusal !== undefined) {
       this.refuse(refusal);
@@ -429,7 +544,7 @@ export class Connection implements FrameHandler {
   }
 
   private onOpen(virtualHost: string): void {
-    const vhost = this.host.vhost(virtualHost);
+    const vhost = this.broker.vhost(virtualHost);
     if (!vhost) {
       this.closeWithError(amqpError(ReplyCode.NOT_ALLOWED, `vhost ${virtualHost} not found`, 10, 40));
       return;
@@ -533,9 +648,9 @@ export class Connection implements FrameHandler {
    * that time wait, and only for the definitions changed before it.
    */
   dependOnDefinitions(): void {
-    const host = this.host;
-    if (host.definitionsGeneration !== host.definitionsSavedGeneration) {
-      this.definitionsNeeded = host.definitionsGeneration;
+    const broker = this.broker;
+    if (broker.definitionsGeneration !== broker.definitionsSavedGeneration) {
+      this.definitionsNeeded = broker.definitionsGeneration;
     }
   }
 
@@ -551,11 +666,11 @@ export class Connection implements FrameHandler {
   /** Writes what this connection's writer holds (called for a connection that asked, by scheduleFlush). */
   flush(): void {
     this.flushScheduled = false;
-    if (this.definitionsNeeded > this.host.definitionsSavedGeneration) {
+    if (this.definitionsNeeded > this.broker.definitionsSavedGeneration) {
       // Nothing leaves before the durable definitions it may report (declare-ok, bind-ok) are saved.
       if (!this.waitingForDefinitions) {
         this.waitingForDefinitions = true;
-        this.host.whenDefinitionsSaved(this.definitionsNeeded, this.definitionsSaved);
+        this.broker.whenDefinitionsSaved(this.definitionsNeeded, this.definitionsSaved);
       }
       return;
     }
@@ -605,7 +720,7 @@ export class Connection implements FrameHandler {
     }
     this.sentSinceTick = false;
     // A publisher we stopped reading from is not silent (RabbitMQ also pauses the check while blocked).
-    if (this.receivedSinceTick || this.blocked) this.missedTicks = 0;
+    if (this.receivedSinceTick || this.readPaused) this.missedTicks = 0;
     else if (++this.missedTicks >= 4) {
       this.log.warn({ heartbeat: this.heartbeat }, 'missed heartbeats from client, closing connection');
       this.destroy();
@@ -667,6 +782,7 @@ export class Connection implements FrameHandler {
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.closeTimer);
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.flowValve);
     this.closeChannels();
     if (wasOpen) this.log.info('connection closed');
     this.host.connectionClosed(this);

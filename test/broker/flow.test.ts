@@ -1,9 +1,11 @@
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/broker/message.js';
+import { FLOW_READY_BYTES } from '../../src/broker/queue/queue.js';
 import { type RunningBroker, startBroker } from '../../src/index.js';
 import { MethodId, writeBasicConsume, writeChannelOpen } from '../../src/protocol/index.js';
-import { closeAll, openChannel } from '../helpers/clients.js';
+import type { Connection } from '../../src/session/connection.js';
+import { closeAll, eventually, openChannel } from '../helpers/clients.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const brokers: RunningBroker[] = [];
@@ -17,6 +19,16 @@ afterEach(async () => {
   for (const b of brokers.splice(0)) await b.close();
 });
 
+/** The broker's side of a client's connection, found by the product the client announced. */
+async function connectionOf(b: RunningBroker, product: string) {
+  let found: Connection | undefined;
+  await eventually(() => {
+    found = [...b.listener.connections].find((x) => x.clientProperties.product === product);
+    return found !== undefined;
+  }, `a connection from ${product}`);
+  return found as Connection;
+}
+
 function vhost(b: RunningBroker) {
   const v = b.broker.vhost('/');
   if (!v) throw new Error('no vhost');
@@ -24,7 +36,7 @@ function vhost(b: RunningBroker) {
 }
 
 describe('flow and resources', () => {
-  it('a consumer whose socket does not drain stops receiving: output stays bounded', async () => {
+  it('a consumer whose socket does not drain stops receiving: output stays bounded, its publisher is held', async () => {
     const b = await start();
     const { channel } = await openChannel(b.url);
     await channel.assertQueue('slow');
@@ -39,21 +51,25 @@ describe('flow and resources', () => {
     const body = Buffer.alloc(64 * 1024, 7);
     const total = 400; // 25 MiB
     for (let i = 0; i < total; i++) channel.sendToQueue('slow', body);
-    // A round trip on the publishing channel: every publish has been routed and dispatched by now.
-    const { messageCount } = await channel.checkQueue('slow');
-    const conn = [...b.broker.connections].find((x) => x.clientProperties.product === 'raw-test');
-    if (!conn) throw new Error('raw connection not found');
+    // The queue's consumer is behind: credit flow stops reading from the publisher.
+    const publisher = await connectionOf(b, 'amqplib');
+    await eventually(() => publisher.flow, 'the publisher to be held back');
+    const { channel: observer } = await openChannel(b.url);
+    const { messageCount } = await observer.checkQueue('slow');
+    const conn = await connectionOf(b, 'raw-test');
     const buffered = conn.writer.pendingBytes + conn.socket.writableLength;
     expect(buffered).toBeLessThan(4 * 1024 * 1024);
-    // Most messages wait in the queue, not in the consumer's output buffer.
-    expect(messageCount).toBeGreaterThan(total / 2);
-    // Once the consumer reads again, everything arrives.
+    // What waits in the queue is about its backlog bound, not everything published.
+    expect(messageCount * body.length).toBeLessThanOrEqual(FLOW_READY_BYTES + body.length);
+    expect(messageCount).toBeLessThan(total / 2);
+    // Once the consumer reads again, everything arrives, and the publisher is let go.
     c.socket.resume();
     await c.until(
       () => (c.received.filter((r) => r.kind === 'body').length >= total ? true : undefined),
       20000,
       'all deliveries',
     );
+    expect(publisher.flow).toBe(false);
     c.destroy();
   });
 

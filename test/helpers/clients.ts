@@ -68,3 +68,15 @@ export class Inbox {
     return this.until(() => this.messages.length >= n, timeoutMs, `${n} messages`);
   }
 }
+
+/**
+ * Waits until a state of the broker that no client event announces holds (checked every few
+ * milliseconds), failing after `ms`.
+ */
+export async function eventually(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -331,16 +331,16 @@ describe('channels on the wire', () => {
       writeChannelOpen(c.writer, 1);
       c.flush();
       await c.expectMethod(MethodId.ChannelOpenOk);
-      expect(own.broker.connections.size).toBe(1);
+      expect(own.listener.connections.size).toBe(1);
       c.destroy();
       const other = await amqp.connect(own.url);
       await other.createChannel();
       await other.close();
       const deadline = Date.now() + 2000;
-      while (own.broker.connections.size > 0 && Date.now() < deadline) {
+      while (own.listener.connections.size > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 5));
       }
-      expect(own.broker.connections.size).toBe(0);
+      expect(own.listener.connections.size).toBe(0);
     } finally {
       await own.close();
     }

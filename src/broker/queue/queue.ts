@@ -1,17 +1,34 @@
-// A queue: ready messages in publish order, consumers served round-robin within their prefetch, and the
-// count of messages delivered and not yet acked.
+// A queue: ready messages in their ready list, consumers served round-robin within their prefetch, the
+// count of messages delivered and not yet acked, TTL, length limits, paging, and the publishers it holds
+// back while its consumers fall behind (credit flow). Every message leaves it with a reason.
 import { type FieldTable, hasExpiration } from '../../protocol/index.js';
 import type { Store } from '../../store/store.js';
-import type { Consumer } from './consumer.js';
-import { Deque } from './deque.js';
+import type { QueueArguments } from '../arguments.js';
 import type { Binding } from '../exchange/exchange.js';
 import { parseExpiration } from '../expiration.js';
 import { Message } from '../message.js';
-import { NO_LIMITS, queueLimits } from '../arguments.js';
+import type { Publisher } from '../router.js';
+import type { Consumer } from './consumer.js';
+import { FifoReadyList } from './fifo-ready-list.js';
+import type { ReadyEntry, ReadyList } from './ready-list.js';
+import { REMOVAL_NAMES, Removal, type RemovalCounts, type RemovalReason } from './removal.js';
 
-/** The connection an exclusive queue belongs to. */
+/** The connection an exclusive queue belongs to; also the one a consumer or a publisher belongs to. */
 export interface QueueOwner {
   readonly id: number;
+}
+
+/** A new queue: its name and flags, its arguments as declared, and what they make it do. */
+export interface QueueOptions {
+  readonly name: string;
+  readonly vhost: string;
+  readonly durable: boolean;
+  /** The connection an exclusive queue belongs to; undefined for any other. */
+  readonly exclusiveOwner: QueueOwner | undefined;
+  readonly autoDelete: boolean;
+  /** The arguments as declared (kept for the stored definitions and the equivalence of a redeclare). */
+  readonly arguments: FieldTable;
+  readonly settings: QueueArguments;
 }
 
 export interface QueueEvents {
@@ -52,7 +69,7 @@ export const PAGE_OUT_BYTES = 64 * 1024 * 1024;
 
 /**
  * A large body kept in the pieces it arrived in holds on to the socket reads they are views of, which
- * can be much larger than the body (socket-reads.ts). A message that is going to wait gives them up:
+ * can be much larger than the body (its socket read). A message that is going to wait gives them up:
  * one that reaches a queue with no consumer, or with this many messages ready ahead of it, or that is
  * requeued, is compacted into a buffer of its own. Messages on their way straight through are not
  * copied.
@@ -66,26 +83,30 @@ const COMPACT_BEHIND = 1000;
  */
 const freed = (bytes: number): number => 0 - bytes;
 
+/**
+ * Credit flow: a queue with consumers holds back the publishers that reach it while more than this many
+ * messages, or bytes of their bodies, are ready in it (its consumers are behind), so that a publisher
+ * meets its consumers' pace instead of growing the queue; it lets them go once it is down to half of
+ * both. A queue without consumers holds nobody back: it fills until paging and the memory budget take
+ * over, as in RabbitMQ.
+ */
+export const FLOW_READY_MESSAGES = 2000;
+export const FLOW_READY_BYTES = 4 * 1024 * 1024;
+
 /** The longest delay setTimeout takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * A ready entry: a message in memory, or the id of a stored message paged out to disk (negative when it
- * had been delivered before: it goes out redelivered). A message in memory that comes back after a
- * delivery is marked in the deque (Deque's marks) and goes out redelivered too: the Message itself is
- * shared by every queue its publish reached, so the mark cannot be on it.
- */
-type ReadyEntry = Message | number;
-
-function entrySeq(e: ReadyEntry): number {
-  if (typeof e === 'number') return e < 0 ? -e : e;
-  return e.seq;
-}
 
 export class Queue {
   readonly kind = 'queue' as const;
   routeEpoch = 0;
-  readonly ready = new Deque<ReadyEntry>();
+  readonly name: string;
+  readonly vhost: string;
+  readonly durable: boolean;
+  readonly exclusiveOwner: QueueOwner | undefined;
+  readonly autoDelete: boolean;
+  /** The arguments as declared. */
+  readonly arguments_: FieldTable;
+  readonly ready: ReadyList = new FifoReadyList();
   /** Body bytes of the ready messages held in memory (not those paged out): their share of the budget. */
   private readyBytes = 0;
   /** Ready messages in memory (not the ids of paged ones): what they count in the memory budget. */
@@ -108,6 +129,10 @@ export class Queue {
   /** Set by next(): whether the message it returned had been delivered before. */
   private nextRedelivered = false;
   private exclusiveConsumer: Consumer | undefined;
+  /** Publishers held back while this queue's consumers are behind (credit flow). */
+  private held: Set<Publisher> | undefined;
+  /** Messages that left the queue, by reason (indexed by Removal). */
+  private readonly removedBy = new Float64Array(REMOVAL_NAMES.length);
   /** Survives a restart: durable and not exclusive. Its persistent messages are in the store. */
   readonly persistent: boolean;
   /** Persistent, and the store can give its messages back: ready ones past PAGE_OUT_AFTER wait there. */
@@ -117,29 +142,30 @@ export class Queue {
   private readonly maxLengthBytes: number;
   /** x-overflow reject-publish: a publish that would take the queue over a limit is refused. */
   readonly rejectsPublish: boolean;
-  /** x-message-ttl in milliseconds, or -1: the channel gives each message its expiry in this queue. */
+  /** x-message-ttl in milliseconds, or -1: the router gives each message its expiry in this queue. */
   readonly messageTtl: number;
   readonly storeKey: string;
   private readonly store: Store;
 
   constructor(
-    readonly name: string,
-    readonly vhost: string,
-    readonly durable: boolean,
-    readonly exclusiveOwner: QueueOwner | undefined,
-    readonly autoDelete: boolean,
-    readonly arguments_: FieldTable,
+    options: QueueOptions,
     private readonly events: QueueEvents,
   ) {
-    this.persistent = durable && exclusiveOwner === undefined;
-    this.storeKey = storeKey(vhost, name);
+    this.name = options.name;
+    this.vhost = options.vhost;
+    this.durable = options.durable;
+    this.exclusiveOwner = options.exclusiveOwner;
+    this.autoDelete = options.autoDelete;
+    this.arguments_ = options.arguments;
+    this.persistent = this.durable && this.exclusiveOwner === undefined;
+    this.storeKey = storeKey(this.vhost, this.name);
     this.store = events.store;
-    const limits = queueLimits(arguments_);
-    const { maxLength, maxLengthBytes, rejectPublish, messageTtl } = 'reason' in limits ? NO_LIMITS : limits;
+    const { maxLength, maxLengthBytes, overflow, messageTtl } = options.settings;
     this.messageTtl = messageTtl;
     this.maxLength = maxLength;
     this.maxLengthBytes = maxLengthBytes;
-    this.rejectsPublish = rejectPublish && (maxLength !== Infinity || maxLengthBytes !== Infinity);
+    // Without dead-lettering, reject-publish-dlx is reject-publish.
+    this.rejectsPublish = overflow !== 'drop-head' && (maxLength !== Infinity || maxLengthBytes !== Infinity);
     // A byte limit counts every ready body: none waits on disk, where its size is not kept.
     this.pagesOut = this.persistent && this.store.keepsMessages && maxLengthBytes === Infinity;
   }
@@ -159,6 +185,13 @@ export class Queue {
 
   get hasExclusiveConsumer(): boolean {
     return this.exclusiveConsumer !== undefined;
+  }
+
+  /** How many messages have left the queue, by reason. */
+  get removals(): RemovalCounts {
+    const counts = {} as RemovalCounts;
+    for (let i = 0; i < REMOVAL_NAMES.length; i++) counts[REMOVAL_NAMES[i]] = this.removedBy[i];
+    return counts;
   }
 
   /** A routed message arrives. */
@@ -183,6 +216,40 @@ export class Queue {
     if (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) this.dropOverLimit();
   }
 
+  /** Whether the consumers are behind: publishers reaching the queue are held back until they catch up. */
+  get backlogged(): boolean {
+    return (
+      (this.ready.length > FLOW_READY_MESSAGES || this.readyBytes > FLOW_READY_BYTES) &&
+      this.consumers.length > 0
+    );
+  }
+
+  /**
+   * Holds a publisher back until the queue is down to half its backlog bound (credit flow). Not one that
+   * consumes from the queue itself: it may be the one whose acks would drain it.
+   */
+  hold(publisher: Publisher): void {
+    if (this.held?.has(publisher)) return;
+    for (let i = 0; i < this.consumers.length; i++) if (this.consumers[i].channel.owner === publisher) return;
+    this.held ??= new Set();
+    this.held.add(publisher);
+    publisher.holdFor(this);
+  }
+
+  /** Lets the held publishers go once the backlog is down to half its bound, or nobody consumes. */
+  private releaseIfDrained(): void {
+    const held = this.held as Set<Publisher>;
+    if (
+      this.consumers.length > 0 &&
+      !this.deleted &&
+      (this.ready.length > FLOW_READY_MESSAGES / 2 || this.readyBytes > FLOW_READY_BYTES / 2)
+    ) {
+      return;
+    }
+    this.held = undefined;
+    for (const publisher of held) publisher.releasedBy(this);
+  }
+
   /** Whether a stored message arriving now waits on disk: the queue's window is full, or memory is tight. */
   private waitsOnDisk(): boolean {
     const ready = this.ready.length;
@@ -200,18 +267,20 @@ export class Queue {
     while (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) {
       const entry = this.ready.shift();
       if (entry === undefined) break;
-      this.discard(entry);
+      this.discard(entry, Removal.maxlen);
     }
     this.armExpiry();
   }
 
   /** A ready entry taken off the queue leaves it for good: its share of the budget, its store record. */
-  private discard(entry: ReadyEntry): void {
-    if (typeof entry === 'number') this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
-    else {
+  private discard(entry: ReadyEntry, reason: RemovalReason): void {
+    if (typeof entry === 'number') {
+      this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
+      this.removedBy[reason]++;
+    } else {
       this.readyBytes -= entry.bodySize;
       this.readyInMemory--;
-      this.gone(entry);
+      this.gone(entry, reason);
     }
   }
 
@@ -233,7 +302,7 @@ export class Queue {
         // Expired at the head of the queue: dropped, as RabbitMQ drops it (there is no dead-lettering).
         // Not on its way in: RabbitMQ hands a message a consumer can take at once over, even at TTL 0.
         if (message.expiresAt !== 0 && message !== this.arriving && message.expiresAt < Date.now()) {
-          this.gone(message);
+          this.gone(message, Removal.expired);
           continue;
         }
         this.nextRedelivered = redelivered;
@@ -243,6 +312,7 @@ export class Queue {
       const stored = this.store.read(id);
       if (!stored) {
         this.store.remove(this.storeKey, id);
+        this.removedBy[Removal.unreadable]++;
         continue;
       }
       const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
@@ -262,6 +332,7 @@ export class Queue {
           message.expiresAt = this.restoredAt + ttl;
           if (message.expiresAt < Date.now()) {
             this.store.remove(this.storeKey, id);
+            this.removedBy[Removal.expired]++;
             continue;
           }
         }
@@ -296,13 +367,14 @@ export class Queue {
         if (!consumer.noAck) {
           this.unacked++;
           if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
-        } else this.gone(message);
+        } else this.gone(message, Removal.acked);
         consumer.channel.deliver(consumer, message, redelivered);
       }
     } finally {
       this.dispatching = false;
     }
     if (this.ready.length > 0) this.armExpiry();
+    if (this.held !== undefined) this.releaseIfDrained();
   }
 
   /** basic.get: the next ready message, or undefined. */
@@ -311,28 +383,33 @@ export class Queue {
     if (message === undefined) return undefined;
     const got = { message, redelivered: this.nextRedelivered };
     if (this.ready.length > 0) this.armExpiry();
-    if (noAck) this.gone(message);
+    if (noAck) this.gone(message, Removal.acked);
     else {
       this.unacked++;
       if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
     }
+    if (this.held !== undefined) this.releaseIfDrained();
     return got;
   }
 
-  /** An unacked delivery was acked, or rejected without requeue: it leaves the queue for good. */
-  settled(message: Message): void {
+  /**
+   * An unacked delivery was acked (Removal.acked), or rejected without requeue (Removal.rejected): it
+   * leaves the queue for good.
+   */
+  settled(message: Message, reason: RemovalReason): void {
     if (this.deleted) {
       this.events.memoryChange(freed(message.bodySize), -1);
       return;
     }
     this.unacked--;
-    this.gone(message);
+    this.gone(message, reason);
   }
 
-  /** A message leaves this queue for good: memory budget and store. */
-  private gone(message: Message): void {
+  /** A message leaves this queue for good: memory budget, store, and the count of its reason. */
+  private gone(message: Message, reason: RemovalReason): void {
     this.events.memoryChange(freed(message.bodySize), -1);
     if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
+    this.removedBy[reason]++;
   }
 
   /** A message recovered after a restart, in publish order: left on disk until its turn comes. */
@@ -348,7 +425,7 @@ export class Queue {
       if (head === undefined || typeof head === 'number') return;
       const { expiresAt } = head;
       if (expiresAt === 0 || expiresAt >= now) return;
-      this.discard(this.ready.shift() as ReadyEntry);
+      this.discard(this.ready.shift() as ReadyEntry, Removal.expired);
     }
   }
 
@@ -373,13 +450,12 @@ export class Queue {
     if (this.deleted) return;
     this.dropExpired(Date.now());
     this.armExpiry();
+    if (this.held !== undefined) this.releaseIfDrained();
   };
 
   /**
    * Unacked deliveries come back: each takes its original place (by publish order) among the ready
-   * messages, marked redelivered. One pass over them and over the ready entries older than the newest of
-   * them, however many come back at once (a channel closing with a million unacked): requeued messages
-   * are nearly always older than everything ready, so that is usually none.
+   * messages, marked redelivered.
    */
   requeue(messages: readonly Message[]): void {
     if (messages.length === 0) return;
@@ -398,25 +474,7 @@ export class Queue {
       if (i > 0 && m.seq < messages[i - 1].seq) inOrder = false;
     }
     this.readyInMemory += messages.length;
-    const back = inOrder ? messages : [...messages].sort((a, b) => a.seq - b.seq);
-    const ready = this.ready;
-    const newest = back[back.length - 1].seq;
-    const older: ReadyEntry[] = [];
-    const olderMarked: boolean[] = [];
-    while (ready.length > 0 && entrySeq(ready.peek() as ReadyEntry) < newest) {
-      older.push(ready.shift() as ReadyEntry);
-      olderMarked.push(ready.shiftedMarked);
-    }
-    // Merged back to the front of the queue, newest first; the ones given back are marked redelivered.
-    let i = older.length - 1;
-    let j = back.length - 1;
-    while (j >= 0) {
-      if (i >= 0 && entrySeq(older[i]) > back[j].seq) {
-        ready.unshift(older[i], olderMarked[i]);
-        i--;
-      } else ready.unshift(back[j--], true);
-    }
-    for (; i >= 0; i--) ready.unshift(older[i], olderMarked[i]);
+    this.ready.putBack(inOrder ? messages : [...messages].sort((a, b) => a.seq - b.seq));
     // One that expired while it was out is dropped now that it is back at the head.
     this.dropExpired(Date.now());
     this.armExpiry();
@@ -438,7 +496,8 @@ export class Queue {
         }
       }
     }
-    this.dropReady();
+    this.dropReady(Removal.purged);
+    if (this.held !== undefined) this.releaseIfDrained();
     return count;
   }
 
@@ -456,6 +515,7 @@ export class Queue {
     if (this.nextConsumer > i) this.nextConsumer--;
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     if (this.exclusiveConsumer === consumer) this.exclusiveConsumer = undefined;
+    if (this.held !== undefined) this.releaseIfDrained();
     if (this.consumers.length === 0 && this.autoDelete && this.hadConsumers) this.events.queueUnused(this);
   }
 
@@ -463,7 +523,7 @@ export class Queue {
    * Drops every ready entry at once, however many: their bodies leave the memory budget in one step (paged
    * ones never counted), and the expiry timer goes. Returns how many there were.
    */
-  private dropReady(): number {
+  private dropReady(reason: RemovalReason): number {
     if (this.expiryTimer !== undefined) {
       clearTimeout(this.expiryTimer);
       this.expiryTimer = undefined;
@@ -473,6 +533,7 @@ export class Queue {
     this.events.memoryChange(freed(this.readyBytes), freed(this.readyInMemory));
     this.readyBytes = 0;
     this.readyInMemory = 0;
+    this.removedBy[reason] += count;
     return count;
   }
 
@@ -481,6 +542,9 @@ export class Queue {
     // Its unacked messages are released too: acks for them later change nothing.
     if (this.persistent) this.store.dropQueue(this.storeKey);
     this.deleted = true;
-    return this.dropReady();
+    const count = this.dropReady(Removal.deleted);
+    this.removedBy[Removal.deleted] += this.unacked;
+    if (this.held !== undefined) this.releaseIfDrained();
+    return count;
   }
 }

@@ -1,7 +1,8 @@
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Consumer } from '../../../src/broker/queue/consumer.js';
+import { DEFAULT_QUEUE_ARGUMENTS } from '../../../src/broker/arguments.js';
 import { Message } from '../../../src/broker/message.js';
+import type { Consumer } from '../../../src/broker/queue/consumer.js';
 import { Queue } from '../../../src/broker/queue/queue.js';
 import { type RunningBroker, startBroker } from '../../../src/index.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
@@ -206,7 +207,18 @@ describe('large bodies that wait', () => {
   }
   function queue(): Queue {
     const events = { queueUnused() {}, memoryChange() {}, memoryPaging: false, store: new MemoryStore() };
-    return new Queue('q', '/', false, undefined, false, {}, events);
+    return new Queue(
+      {
+        name: 'q',
+        vhost: '/',
+        durable: false,
+        exclusiveOwner: undefined,
+        autoDelete: false,
+        arguments: {},
+        settings: DEFAULT_QUEUE_ARGUMENTS,
+      },
+      events,
+    );
   }
 
   it('are copied out of the reads into a buffer of their own when the queue has no consumer', () => {
