@@ -90,7 +90,7 @@ const freed = (bytes: number): number => 0 - bytes;
  * both. A queue without consumers holds nobody back: it fills until paging and the memory budget take
  * over, as in RabbitMQ.
  */
-export const FLOW_READY_MESSAGES = 2000;
+export const FLOW_READY_MESSAGES = 1000;
 export const FLOW_READY_BYTES = 4 * 1024 * 1024;
 
 /** The longest delay setTimeout takes (about 24.8 days). */
