@@ -68,10 +68,12 @@ export interface DeliverySink {
   onMessage(deliveryTag: number): void;
   /**
    * Optional: each body frame's payload, b[start, end), before onMessage for the frame that completes
-   * the message (for a latency probe that reads a timestamp from the body). Not called for a body frame
-   * over 4 KiB that spans reads: such frames are skipped.
+   * the message (for a latency probe that reads a timestamp from the body); `offset` is where in the
+   * message's body the payload starts. A body frame over 4 KiB that spans reads is skipped rather than
+   * gathered: for it, b[start, end) is only the part of its payload in the read where it starts (possibly
+   * empty), and the rest is not seen.
    */
-  onBody?(b: Buffer, start: number, end: number): void;
+  onBody?(b: Buffer, start: number, end: number, offset: number): void;
   /** The end of one socket read: a good moment to publish counters and send acks. */
   afterRead(): void;
 }
@@ -113,6 +115,7 @@ export class LoadConnection {
   private closing = false;
   // The delivery whose content is arriving.
   private deliveryTag = 0;
+  private bodySize = 0;
   private bodyRemaining = 0;
   // A large body frame that spans reads is skipped, not gathered: the bytes of it still to come (its
   // frame-end octet included), and whether it is the message's last body frame.
@@ -184,23 +187,29 @@ export class LoadConnection {
     return this.writer.frameMax;
   }
 
-  /** Declares a queue (or checks it with passive) and returns its ready-message count. */
+  /**
+   * Declares a queue (or checks it with passive) and returns its ready-message count; a broker busy with
+   * a large backlog may take a while to answer (timeoutMs).
+   */
   async declareQueue(
     queue: string,
-    options: { passive?: boolean; durable?: boolean; exclusive?: boolean } = {},
+    options: { passive?: boolean; durable?: boolean; exclusive?: boolean; timeoutMs?: number } = {},
   ): Promise<{ messageCount: number; consumerCount: number }> {
-    const ok = await this.call(MethodId.QueueDeclareOk, (w) =>
-      writeQueueDeclare(
-        w,
-        CHANNEL,
-        queue,
-        options.passive ?? false,
-        options.durable ?? false,
-        options.exclusive ?? false,
-        false,
-        false,
-        {},
-      ),
+    const ok = await this.call(
+      MethodId.QueueDeclareOk,
+      (w) =>
+        writeQueueDeclare(
+          w,
+          CHANNEL,
+          queue,
+          options.passive ?? false,
+          options.durable ?? false,
+          options.exclusive ?? false,
+          false,
+          false,
+          {},
+        ),
+      options.timeoutMs,
     );
     if (ok.id !== MethodId.QueueDeclareOk) throw new Error('unreachable');
     return { messageCount: ok.messageCount, consumerCount: ok.consumerCount };
@@ -256,22 +265,27 @@ export class LoadConnection {
     writeBasicAck(this.writer, CHANNEL, deliveryTag, true);
   }
 
-  /** Closes the connection politely (close, close-ok); destroys the socket if the broker does not answer. */
-  async close(): Promise<void> {
+  /**
+   * Closes the connection politely (close, close-ok); destroys the socket if the broker does not answer
+   * within timeoutMs. True when close-ok came: the broker had then read everything written before it.
+   */
+  async close(timeoutMs = CLOSE_TIMEOUT_MS): Promise<boolean> {
     if (this.failure || this.socket.destroyed) {
       this.socket.destroy();
-      return;
+      return false;
     }
     this.closing = true;
     try {
       await this.call(
         MethodId.ConnectionCloseOk,
         (w) => writeConnectionClose(w, 0, 200, 'bench done', 0, 0),
-        CLOSE_TIMEOUT_MS,
+        timeoutMs,
       );
       this.socket.end();
+      return true;
     } catch {
       // The broker did not answer in time or dropped us: either way the connection is gone.
+      return false;
     } finally {
       this.socket.destroy();
     }
@@ -358,6 +372,7 @@ export class LoadConnection {
         // A large body frame is counted now and its bytes skipped as they come, rather than gathered
         // (a 64 KiB body spans reads, and copying it cost the consumer thread more than reading it).
         if (type === FRAME_BODY && size > SKIP_BODY_OVER) {
+          this.sink?.onBody?.(b, start, len, this.bodySize - this.bodyRemaining);
           this.bodyRemaining -= size;
           this.skipCompletes = this.bodyRemaining <= 0;
           this.skipBytes = end + 1 - len;
@@ -383,9 +398,10 @@ export class LoadConnection {
       } else if (type === FRAME_HEADER) {
         if (size < 14) return this.frameError('short content header');
         this.bodyRemaining = b.readUInt32BE(start + 4) * 0x100000000 + b.readUInt32BE(start + 8);
+        this.bodySize = this.bodyRemaining;
         if (this.bodyRemaining === 0) this.sink?.onMessage(this.deliveryTag);
       } else if (type === FRAME_BODY) {
-        this.sink?.onBody?.(b, start, end);
+        this.sink?.onBody?.(b, start, end, this.bodySize - this.bodyRemaining);
         this.bodyRemaining -= size;
         if (this.bodyRemaining <= 0) this.sink?.onMessage(this.deliveryTag);
       } else if (type !== FRAME_HEARTBEAT) {
@@ -471,4 +487,18 @@ export function encodePublishBatch(frameMax: number, shape: PublishShape, count:
     w.writeBody(CHANNEL, body);
   }
   return Buffer.concat(w.take());
+}
+
+/**
+ * Where the body starts in one publish that encodePublishBatch encoded (its method, content header and
+ * body frames, in that order): the payload of its first body frame. -1 for a publish with no body.
+ */
+export function bodyOffset(publish: Buffer): number {
+  let o = 0;
+  while (o + FRAME_HEADER_SIZE <= publish.length) {
+    const size = publish.readUInt32BE(o + 3);
+    if (publish[o] === FRAME_BODY) return o + FRAME_HEADER_SIZE;
+    o += FRAME_HEADER_SIZE + size + 1;
+  }
+  return -1;
 }

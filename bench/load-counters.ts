@@ -1,8 +1,15 @@
 // Message counters shared by the load generator's threads: each publisher and consumer owns its slots and
 // stores its running totals there once per batch, confirm or socket read; anyone may read the totals at
 // any time. Publishers read them to keep the messages in flight (published, not yet consumed) within a
-// window; the main thread reads them to measure and to know when a fill is confirmed.
-// Layout: published per publisher, then consumed per consumer, then confirmed and nacked per publisher.
+// window; the main thread reads them to measure and to know when a fill is confirmed. The main thread
+// also stores the run's phase there, which the consumers read to know which latencies to keep.
+// Layout: published per publisher, then consumed per consumer, then confirmed and nacked per publisher,
+// then the phase.
+
+/** Before the measured interval (warm-up), in it, and after it. */
+export const PHASE_WARMUP = 0;
+export const PHASE_MEASURED = 1;
+export const PHASE_OVER = 2;
 
 export class LoadCounters {
   private readonly slots: BigInt64Array;
@@ -10,7 +17,7 @@ export class LoadCounters {
   constructor(
     readonly publishers: number,
     readonly consumers: number,
-    readonly buffer = new SharedArrayBuffer(8 * (3 * publishers + consumers)),
+    readonly buffer = new SharedArrayBuffer(8 * (3 * publishers + consumers + 1)),
   ) {
     this.slots = new BigInt64Array(buffer);
   }
@@ -28,6 +35,15 @@ export class LoadCounters {
     const at = this.publishers + this.consumers + 2 * publisher;
     Atomics.store(this.slots, at, BigInt(settled));
     Atomics.store(this.slots, at + 1, BigInt(nacked));
+  }
+
+  /** PHASE_WARMUP, PHASE_MEASURED or PHASE_OVER. */
+  get phase(): number {
+    return Number(Atomics.load(this.slots, this.slots.length - 1));
+  }
+
+  set phase(p: number) {
+    Atomics.store(this.slots, this.slots.length - 1, BigInt(p));
   }
 
   published(): number {

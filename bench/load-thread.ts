@@ -63,8 +63,9 @@ export class WorkerThread<Report extends AnyReport, Command, Done extends Report
     return bounded(Promise.race([this.ready, this.failed]), WORKER_READY_MS, `${this.name}: start`);
   }
 
-  waitDone(): Promise<Done> {
-    return bounded(Promise.race([this.done, this.failed]), WORKER_DONE_MS, `${this.name}: stop`);
+  /** The worker's last report; a rejection after ms (default 10 s) or when it fails first. */
+  waitDone(ms = WORKER_DONE_MS): Promise<Done> {
+    return bounded(Promise.race([this.done, this.failed]), ms, `${this.name}: stop`);
   }
 }
 

@@ -1,10 +1,17 @@
 // One publisher or consumer of the load generator, in its own worker thread so that it has an event loop
 // (and a core, when there is one) of its own. The main thread tells it when to run and stop; it stores
 // its message count in the shared counters and reports its thread id for CPU accounting.
+//
+// Latency: the publisher writes the time of each batch's socket write (process.hrtime, CLOCK_MONOTONIC,
+// one clock for every thread of the process, in microseconds as a float64 little-endian) into the first
+// 8 bytes of every body in the batch; the consumer reads it back from each body and counts `now - sent`
+// in a histogram (histogram.ts) for the messages it receives in the measured interval (the counters'
+// phase), `now` being read once per socket read. It hands the histogram to the main thread when done.
 import { parentPort, workerData } from 'node:worker_threads';
 import { currentThreadId } from './cpu.js';
-import { encodePublishBatch, LoadConnection, parseAmqpUrl } from './load-client.js';
-import { LoadCounters } from './load-counters.js';
+import { LatencyHistogram } from './histogram.js';
+import { bodyOffset, encodePublishBatch, LoadConnection, parseAmqpUrl } from './load-client.js';
+import { LoadCounters, PHASE_MEASURED } from './load-counters.js';
 import { copiesPerPublish, type Scenario } from './scenarios.js';
 
 export interface LoadWorkerInput {
@@ -22,12 +29,25 @@ export interface LoadWorkerInput {
   readonly window: number;
   /** A publisher publishes this many messages and then waits for 'stop'; 0 for no limit. */
   readonly limit: number;
+  /**
+   * How long a publisher's close may wait for close-ok, which comes only once the broker has read every
+   * publish still in the socket (default 3 s); then the socket is destroyed.
+   */
+  readonly closeTimeoutMs?: number;
 }
 
 /** Worker to main thread. */
 export type LoadWorkerReport =
   | { readonly type: 'ready'; readonly tid: number | undefined }
-  | { readonly type: 'done'; readonly messages: number; readonly blocked: number }
+  | {
+      readonly type: 'done';
+      readonly messages: number;
+      readonly blocked: number;
+      /** The connection closed with close-ok (for a publisher: the broker took every publish). */
+      readonly polite: boolean;
+      /** A consumer's latency histogram (histogram.ts) of the measured interval. */
+      readonly latency?: Float64Array;
+    }
   | { readonly type: 'error'; readonly message: string };
 
 /** Main thread to worker: publishers start on 'run'; everyone closes its connection on 'stop'. */
@@ -41,6 +61,10 @@ const MIN_PER_BATCH = 4;
 const MAX_BATCHES_PER_TURN = 16;
 // How often a publisher whose window is full looks at the consumers' counts again.
 const WINDOW_POLL_MS = 1;
+
+/** The send-time stamp: a float64 of microseconds at the start of the body. */
+const STAMP_BYTES = 8;
+const nowMicros = (): number => Number(process.hrtime.bigint()) / 1000;
 
 const port = parentPort;
 if (!port) throw new Error('load-worker.js runs as a worker thread');
@@ -63,40 +87,59 @@ async function publisher(): Promise<void> {
     bodySize: scenario.bodySize,
     persistent: scenario.persistent,
   };
-  const setBytes = encodePublishBatch(conn.frameMax, shape, 1).length;
+  const socket = conn.socket;
+  const one = encodePublishBatch(conn.frameMax, shape, 1);
+  const setBytes = one.length;
+  const bodyAt = scenario.bodySize >= STAMP_BYTES ? bodyOffset(one) : -1;
   // Large messages go a few to a write too: one write call per 64 KiB body cost the publisher thread
   // more than the broker spent on the message.
   let perBatch = Math.max(MIN_PER_BATCH, Math.floor(BATCH_BYTES / setBytes));
   // Several batches in flight within the confirm window, so that the broker always has the next to read.
   if (confirmWindow > 0) perBatch = Math.min(perBatch, Math.max(1, Math.floor(confirmWindow / 10)));
   const batch = encodePublishBatch(conn.frameMax, shape, perBatch);
+  if (batch.length !== perBatch * setBytes) throw new Error('unexpected publish batch layout');
   const limit = input.limit;
-  const tail = limit % perBatch > 0 ? encodePublishBatch(conn.frameMax, shape, limit % perBatch) : batch;
+  const tailCount = limit % perBatch;
+  // Each write gets the send time in its bodies, so a batch that the socket still holds must not be
+  // stamped again: copies of the batch wait here between writes (a write's callback gives its copy back).
+  const spare: Buffer[] = [batch];
+  const spareTail: Buffer[] = tailCount > 0 ? [encodePublishBatch(conn.frameMax, shape, tailCount)] : [];
+  const stampedWrite = (count: number): boolean => {
+    const pool = count === perBatch ? spare : spareTail;
+    const b =
+      pool.pop() ??
+      (count === perBatch ? Buffer.from(batch) : encodePublishBatch(conn.frameMax, shape, count));
+    if (bodyAt >= 0) {
+      const now = nowMicros();
+      for (let i = 0, at = bodyAt; i < count; i++, at += setBytes) b.writeDoubleLE(now, at);
+    }
+    return socket.write(b, () => pool.push(b));
+  };
   // A window smaller than two batches would stall the pipeline between batches.
   const window = input.window > 0 ? Math.max(input.window, 2 * perBatch) : 0;
-  const socket = conn.socket;
   let published = 0;
   let running = false;
   let finished = false;
   // What a pump that returned without scheduling itself again waits for.
-  let waiting: 'confirm' | 'limit' | undefined;
+  let waiting: 'confirm' | 'limit' | 'drain' | undefined;
 
   const finish = () => {
     if (finished) return;
     finished = true;
     const failure = conn.failure;
     conn
-      .close()
-      .then(() =>
+      .close(input.closeTimeoutMs)
+      .then((polite) =>
         report(
           failure
             ? { type: 'error', message: failure.message }
-            : { type: 'done', messages: published, blocked: conn.blockedCount },
+            : { type: 'done', messages: published, blocked: conn.blockedCount, polite },
         ),
       );
   };
 
   const pump = (): void => {
+    waiting = undefined;
     for (let i = 0; i < MAX_BATCHES_PER_TURN; i++) {
       if (!running || conn.failure) {
         finish();
@@ -118,7 +161,8 @@ async function publisher(): Promise<void> {
       }
       published += n;
       counters.setPublished(index, published);
-      if (!socket.write(n === perBatch ? batch : tail)) {
+      if (!stampedWrite(n)) {
+        waiting = 'drain';
         socket.once('drain', pump);
         return;
       }
@@ -143,7 +187,8 @@ async function publisher(): Promise<void> {
     } else if (command.type === 'stop') {
       const wasRunning = running;
       running = false;
-      // A pump that is scheduled sees `running` false and finishes; one that waits is not coming back.
+      // A pump that is scheduled sees `running` false and finishes; one that waits may not come back soon
+      // (a broker that stopped reading this socket): close now, behind what the socket still holds.
       if (!wasRunning || waiting !== undefined) {
         waiting = undefined;
         finish();
@@ -161,16 +206,30 @@ async function consumer(): Promise<void> {
   let lastTag = 0;
   let ackedTag = 0;
   let stopping = false;
+  const latency = new LatencyHistogram();
+  // Per socket read: the time it was handled (-1 before its first stamped body), and whether it is in
+  // the measured interval.
+  let readAt = -1;
+  let measuring = false;
   if (!scenario.noAck && scenario.prefetch > 0) await conn.qos(scenario.prefetch);
   conn.socket.once('close', () => {
     if (!stopping) report({ type: 'error', message: conn.failure?.message ?? 'socket closed' });
   });
   await conn.consume(input.queue, scenario.noAck, {
+    onBody(b: Buffer, start: number, end: number, offset: number) {
+      if (offset !== 0 || end - start < STAMP_BYTES) return;
+      if (readAt < 0) {
+        readAt = nowMicros();
+        measuring = counters.phase === PHASE_MEASURED;
+      }
+      if (measuring) latency.record(readAt - b.readDoubleLE(start));
+    },
     onMessage(deliveryTag: number) {
       consumed++;
       lastTag = deliveryTag;
     },
     afterRead() {
+      readAt = -1;
       counters.setConsumed(index, consumed);
       if (ackEvery > 0 && lastTag - ackedTag >= ackEvery) {
         conn.ack(lastTag);
@@ -188,7 +247,19 @@ async function consumer(): Promise<void> {
       ackedTag = lastTag;
       conn.flush();
     }
-    conn.close().then(() => report({ type: 'done', messages: consumed, blocked: conn.blockedCount }));
+    conn.close().then((polite) => {
+      const counts = latency.counts;
+      port?.postMessage(
+        {
+          type: 'done',
+          messages: consumed,
+          blocked: conn.blockedCount,
+          polite,
+          latency: counts,
+        } satisfies LoadWorkerReport,
+        [counts.buffer as ArrayBuffer],
+      );
+    });
   });
   report({ type: 'ready', tid: currentThreadId() });
 }

@@ -31,10 +31,26 @@ import {
   restartWarren,
   SETTLE_SECONDS,
 } from './run-restart.js';
-import { type RunOptions, type RunResult, runScenario, type Target } from './run-scenario.js';
+import {
+  effectiveWindow,
+  modeText,
+  type RunOptions,
+  type RunResult,
+  runScenario,
+  type Target,
+} from './run-scenario.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { int, median, minus } from './stats.js';
-import { LATENCY_TARGET_RATE, TARGETS, TargetBook, THROUGHPUT_TARGETS } from './targets.js';
+import {
+  consumeShareTarget,
+  KEEP_UP_SCENARIOS,
+  LATENCY_TARGET_RATE,
+  OPEN_LOOP_TARGETS,
+  openLoopP99Target,
+  TARGETS,
+  TargetBook,
+  THROUGHPUT_TARGETS,
+} from './targets.js';
 
 const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'g', 'h', 'i', 'j', 'k', 'l'];
 const LATENCY_RATES = [1000, 10_000];
@@ -67,13 +83,15 @@ Options:
   --seconds <s>            measured seconds per run of a to g (default 10)
   --warmup <s>             warm-up seconds per run, not measured (default 2)
   --runs <n>               runs per broker of a to g, alternating between brokers (default 3)
-  --window <n>             most messages published and not yet consumed (default 20000; 0: no limit)
+  --window <n>             a to f: most messages published and not yet consumed (default 0: open loop,
+                           the publishers publish as fast as the broker and TCP let them; f keeps at
+                           most 256 of its 64 KiB messages in flight under any window)
   --messages <n>           scenarios h and k: the backlog (default 1000000)
   --queues <n>             scenario l: the queues (default 5000)
   --no-reference-restart   scenario k: fill the reference broker, but do not restart it
   --smoke                  a quick check that the bench still works: 1 run of 1 s of each of a to g
-                           (g without its warm-up), h with 20000 messages and l with 200 queues (or
-                           --only), against warren only
+                           (g without its warm-up; a to f with a 2 s drain), h with 20000 messages and
+                           l with 200 queues (or --only), against warren only
   --json                   also print the results as one JSON line per scenario
   --broker-cpu-prof <dir>  run warren under node --cpu-prof, its profile written into <dir> at exit
                            (summarise it with node build/bench/profile-summary.js <file>); this runs
@@ -103,7 +121,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     runs: { type: 'string', default: '3' },
-    window: { type: 'string', default: '20000' },
+    window: { type: 'string', default: '0' },
     messages: { type: 'string', default: '1000000' },
     queues: { type: 'string', default: '5000' },
     'no-reference-restart': { type: 'boolean', default: false },
@@ -131,6 +149,9 @@ const smoke = values.smoke;
 const SMOKE_SCENARIOS = 'a,b,c,d,e,f,g,h,l';
 const SMOKE_MESSAGES = 20_000;
 const SMOKE_QUEUES = 200;
+// After the publishers of a to f stop, how long the consumers get to take what is queued.
+const DRAIN_SECONDS = 5;
+const SMOKE_DRAIN_SECONDS = 2;
 const only = (values.only ?? (smoke ? SMOKE_SCENARIOS : SCENARIO_NAMES.join(',')))
   .split(',')
   .map((n) => n.trim())
@@ -150,6 +171,7 @@ const options: RunOptions = {
   seconds: smoke ? 1 : numberOption('seconds', values.seconds, 0.1, 3600),
   warmupSeconds: smoke ? 0.25 : numberOption('warmup', values.warmup, 0, 600),
   window: Math.floor(numberOption('window', values.window, 0, 1e9)),
+  drainSeconds: smoke ? SMOKE_DRAIN_SECONDS : DRAIN_SECONDS,
 };
 const runs = smoke ? 1 : Math.floor(numberOption('runs', values.runs, 1, 100));
 const messages =
@@ -226,13 +248,23 @@ function percent(cpu: number | undefined, r: RunResult): string {
 
 type Column = readonly [name: string, width: number];
 
+/** A latency in ms: three decimals below 10 ms, one below 1 s, whole ms above; '-' for none. */
+function latencyMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  return ms < 10 ? ms.toFixed(3) : ms < 1000 ? ms.toFixed(1) : int(ms);
+}
+
 const COLUMNS: readonly Column[] = [
   ['run', 3],
   ['broker', 9],
+  ['mode', 13],
   ['consumed/s', 10],
   ['published/s', 11],
   ['confirmed/s', 11],
-  ['queue', 7],
+  ['queue', 9],
+  ['p50 ms', 7],
+  ['p99 ms', 8],
+  ['peak RSS', 8],
   ['broker cpu', 10],
   ['µs/msg', 6],
   ['loadgen cpu', 11],
@@ -240,7 +272,7 @@ const COLUMNS: readonly Column[] = [
   ['pub/cons cpu', 12],
   ['other cpu', 9],
 ];
-const CONFIRMED_COLUMN = 4;
+const CONFIRMED_COLUMN = 5;
 
 /** The table's columns and cells for a scenario: confirmed/s only with publisher confirms. */
 function forScenario<T>(scenario: Scenario, cells: readonly T[]): T[] {
@@ -249,7 +281,7 @@ function forScenario<T>(scenario: Scenario, cells: readonly T[]): T[] {
 
 function row(scenario: Scenario, cells: string[]): string {
   const columns = forScenario(scenario, COLUMNS);
-  return cells.map((c, i) => (i < 2 ? c.padEnd(columns[i][1]) : c.padStart(columns[i][1]))).join('  ');
+  return cells.map((c, i) => (i < 3 ? c.padEnd(columns[i][1]) : c.padStart(columns[i][1]))).join('  ');
 }
 
 // Other processes using more than this share of a core make a run's figures unreliable.
@@ -267,10 +299,14 @@ function resultRow(scenario: Scenario, run: string, r: RunResult): string {
     forScenario(scenario, [
       run,
       r.label,
+      r.mode,
       int(r.consumed / r.seconds),
       int(r.published / r.seconds),
       int(r.confirmed / r.seconds),
       int(r.queueDepth),
+      latencyMs(r.p50Ms),
+      latencyMs(r.p99Ms),
+      formatBytes(r.peakRss),
       percent(r.brokerCpu, r),
       perMessage(r.brokerCpu, r),
       percent(r.loadCpu, r),
@@ -279,6 +315,18 @@ function resultRow(scenario: Scenario, run: string, r: RunResult): string {
       percent(otherCpu(r), r),
     ]),
   );
+}
+
+const percentText = (n: number) => `${(n * 100).toFixed(1)}%`;
+const p99Text = (n: number) => (Number.isFinite(n) ? `${latencyMs(n)} ms` : 'none received');
+
+/** A run for the --json line: NaN (no latency measured) as null, as JSON has no NaN. */
+function jsonRun(r: RunResult): RunResult | Record<string, unknown> {
+  return {
+    ...r,
+    p50Ms: Number.isFinite(r.p50Ms) ? r.p50Ms : null,
+    p99Ms: Number.isFinite(r.p99Ms) ? r.p99Ms : null,
+  };
 }
 
 /** The run with the median consumed rate (the lower middle one for an even count). */
@@ -303,9 +351,13 @@ function newDataDir(): string {
 // Main
 
 /** Alternating runs of one throughput scenario against a fresh warren and the reference; true if all is well. */
+/** Every throughput run of warren's (a to f), for the peak RSS target across them. */
+const warrenThroughputRuns: RunResult[] = [];
+
 async function throughput(scenario: Scenario, nodeArgs: string[]): Promise<boolean> {
+  const mode = modeText(effectiveWindow(scenario, options.window));
   console.log('');
-  console.log(`scenario ${scenario.name}: ${scenario.description}`);
+  console.log(`scenario ${scenario.name} (${mode}): ${scenario.description}`);
   let warren: BrokerProcess | undefined;
   const dataDir = newDataDir();
   const results: RunResult[] = [];
@@ -339,6 +391,24 @@ async function throughput(scenario: Scenario, nodeArgs: string[]): Promise<boole
         if (result.undelivered !== 0) {
           console.log(`     ${int(result.undelivered)} published message(s) never reached the consumer`);
         }
+        if (result.backlog !== 0) {
+          console.log(
+            `     ${int(result.backlog)} deliveries still owed ${options.drainSeconds} s after the publishers ` +
+              'stopped, held by the broker: deleted with the queues',
+          );
+        }
+        if (result.drainStalled) {
+          console.log(
+            `     the consumers received nothing in the last second of the drain, deliveries still owed`,
+          );
+        }
+        if (!result.deliveryChecked) {
+          console.log(
+            "     a publisher's close timed out with publishes still in its socket: deliveries not checked",
+          );
+        }
+        if (result.consumed === 0 && result.consumedTotal > 0)
+          console.log('     nothing was consumed in the measured interval, only before or after it');
         if (result.nacked !== 0) console.log(`     the broker nacked ${int(result.nacked)} publish(es)`);
       }
     }
@@ -347,38 +417,52 @@ async function throughput(scenario: Scenario, nodeArgs: string[]): Promise<boole
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  const warrenMedian = medianRun(results.filter((r) => r.label === 'warren'));
+  const warrenRuns = results.filter((r) => r.label === 'warren');
+  warrenThroughputRuns.push(...warrenRuns);
+  const warrenMedian = medianRun(warrenRuns);
   const range = (label: string) => {
     const rates = results.filter((r) => r.label === label).map(rate);
     return rates.length > 1 ? ` (${int(Math.min(...rates))}–${int(Math.max(...rates))})` : '';
   };
-  const summary = [`median run: warren ${int(rate(warrenMedian))} msg/s${range('warren')}`];
+  const summary = [`median run (${mode}): warren ${int(rate(warrenMedian))} msg/s${range('warren')}`];
   if (scenario.confirmWindow > 0)
     summary.push(`${int(warrenMedian.confirmed / warrenMedian.seconds)} confirmed/s`);
+  summary.push(`p99 ${latencyMs(warrenMedian.p99Ms)} ms`);
   if (referenceUrl) {
     const referenceMedian = medianRun(results.filter((r) => r.label === 'reference'));
     summary.push(`reference ${int(rate(referenceMedian))} msg/s${range('reference')}`);
     if (scenario.confirmWindow > 0) {
       summary.push(`${int(referenceMedian.confirmed / referenceMedian.seconds)} confirmed/s`);
     }
+    summary.push(`p99 ${latencyMs(referenceMedian.p99Ms)} ms`);
     summary.push(`ratio warren/reference ${(rate(warrenMedian) / rate(referenceMedian)).toFixed(2)}`);
     const target = THROUGHPUT_TARGETS[scenario.name];
-    if (target) targetBook.ratio(target, rate(warrenMedian), rate(referenceMedian), int);
+    if (target) targetBook.ratio(target, rate(warrenMedian), rate(referenceMedian), int, mode);
     if (scenario.name === TARGETS.cpuPerMessage.scenario) {
       targetBook.ratio(
         TARGETS.cpuPerMessage,
         cpuPerMessage(warrenMedian),
         cpuPerMessage(referenceMedian),
         (s) => `${(s * 1e6).toFixed(2)} µs`,
+        mode,
       );
     }
   }
+  // Targets of open loop alone: with a window the load generator keeps the consumers in step.
+  if (options.window === 0 && KEEP_UP_SCENARIOS.includes(scenario.name)) {
+    const share = warrenMedian.published === 0 ? undefined : warrenMedian.consumed / warrenMedian.published;
+    targetBook.absolute(consumeShareTarget(scenario.name), share, percentText, mode);
+    // No message received in the measured interval: no latency below any bound.
+    const p99 = warrenMedian.latencySamples === 0 ? Number.POSITIVE_INFINITY : warrenMedian.p99Ms;
+    targetBook.absolute(openLoopP99Target(scenario.name), p99, p99Text, mode);
+  }
   console.log(`${summary.join(', ')}; load average now ${loadText()}`);
-  if (values.json) console.log(JSON.stringify({ scenario: scenario.name, options, runs: results }));
+  if (values.json)
+    console.log(JSON.stringify({ scenario: scenario.name, mode, options, runs: results.map(jsonRun) }));
   let ok = true;
-  const idle = results.filter((r) => r.consumed === 0);
+  const idle = results.filter((r) => r.consumedTotal === 0 || r.publishedTotal === 0);
   if (idle.length > 0) {
-    console.error(`bench: no message was consumed in ${idle.map((r) => r.label).join(', ')}`);
+    console.error(`bench: no message flowed in ${idle.map((r) => r.label).join(', ')}`);
     ok = false;
   }
   const unconfirmed = results.filter((r) => scenario.confirmWindow > 0 && r.confirmed === 0);
@@ -683,8 +767,8 @@ async function main(): Promise<number> {
   console.log(`warren ${warrenRevision()}; scenarios ${only.join(', ')}`);
   console.log(
     `warm-up ${options.warmupSeconds} s, measured ${options.seconds} s, ${runs} run(s) per broker, ` +
-      `window ${options.window || 'unbounded'}; node ${process.version}, ${cpus().length} cpus, ` +
-      `load average ${loadText()}`,
+      `a–f ${options.window === 0 ? 'open loop' : `with a window of ${int(options.window)}`}; ` +
+      `node ${process.version}, ${cpus().length} cpus, load average ${loadText()}`,
   );
   // What else keeps the cores busy, the bench's own process left out.
   const busy0 = machineBusySeconds();
@@ -706,6 +790,20 @@ async function main(): Promise<number> {
 
   let ok = true;
   for (const scenario of throughputScenarios) ok = (await throughput(scenario, nodeArgs)) && ok;
+  if (options.window === 0 && warrenThroughputRuns.length > 0) {
+    const peaks = warrenThroughputRuns.map((r) => r.peakRss).filter((v): v is number => v !== undefined);
+    if (peaks.length > 0)
+      targetBook.absolute(
+        {
+          ...OPEN_LOOP_TARGETS.peakRss,
+          scenario:
+            throughputScenarios.length === 6 ? 'a–f' : throughputScenarios.map((sc) => sc.name).join(','),
+        },
+        Math.max(...peaks),
+        formatBytes,
+        modeText(0),
+      );
+  }
   if (runLatencyScenario) ok = (await latency(nodeArgs)) && ok;
   if (runFillDrain) ok = (await fillAndDrain(nodeArgs)) && ok;
   if (runIdle) ok = (await idle(nodeArgs)) && ok;
@@ -717,14 +815,20 @@ async function main(): Promise<number> {
     console.log('');
     console.log(
       [
+        'mode: open loop (publishers publish as fast as the broker and TCP let them) or window N (at most',
+        'N messages published and not yet consumed); queue: deliveries published and not yet consumed at',
+        "the end of the measured interval; p50/p99: latency from the publisher's write to the consumer's",
+        "read, of the messages received in the measured interval; peak RSS: the broker's, sampled every",
+        '100 ms from the first publish to the deletion of the queues;',
         'cpu: % of one core over the measured interval; µs/msg: cpu time per consumed message;',
         'broker: the whole broker process; loadgen: the whole bench process, of which pub/cons: the',
         'publisher and consumer threads; other: every other process and the kernel outside them',
-        '(loopback network work in interrupt context lands here too); queue: ready messages at the end.',
+        '(loopback network work in interrupt context lands here too).',
       ].join('\n'),
     );
   }
-  const verdicts = targetBook.report();
+  // A smoke run's second-long figures say nothing about the targets.
+  const verdicts = smoke ? [] : targetBook.report();
   if (verdicts.length > 0) {
     console.log('');
     console.log("the performance issue's targets, from this run's figures (the exact ratio decides):");

@@ -100,7 +100,8 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   f: {
     ...A,
     name: 'f',
-    description: '1 publisher, 1 consumer, 64 KiB bodies, transient, no-ack (at most 256 in flight)',
+    description:
+      '1 publisher, 1 consumer, 64 KiB bodies, transient, no-ack (under a window, at most 256 in flight)',
     bodySize: 64 * 1024,
     maxWindow: 256,
   },

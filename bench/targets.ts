@@ -60,6 +60,62 @@ export const TARGETS = {
 /** The rate the latency scenario's target is set at. */
 export const LATENCY_TARGET_RATE = 1000;
 
+const MIB = 1024 * 1024;
+
+/** Open loop, the scenarios in which warren's consumers must keep up with the publishers. */
+export const KEEP_UP_SCENARIOS: readonly string[] = ['a', 'b', 'd', 'f'];
+
+/** Open loop: warren's consumed rate over its published rate (of the median runs). */
+export function consumeShareTarget(scenario: string): Target {
+  return {
+    scenario,
+    measure: 'consumed/published',
+    direction: 'at least',
+    bound: 0.9,
+    boundText: '90%',
+    absolute: true,
+  };
+}
+
+/** Open loop: warren's p99 latency from publish to consume (of the median runs), in ms. */
+export function openLoopP99Target(scenario: string): Target {
+  return {
+    scenario,
+    measure: 'p99 latency',
+    direction: 'below',
+    bound: 100,
+    boundText: '100 ms',
+    absolute: true,
+  };
+}
+
+/** Broker CPU time per consumed message, warren's over the reference's: the alternative to a rate ratio. */
+export function cpuPerMessageTarget(scenario: string): Target {
+  return { ...TARGETS.cpuPerMessage, scenario };
+}
+
+export const OPEN_LOOP_TARGETS = {
+  /** The highest RSS of warren sampled in any run of a to f, in bytes. */
+  peakRss: {
+    scenario: 'a–f',
+    measure: 'peak RSS of warren',
+    direction: 'at most',
+    bound: 256 * MIB,
+    boundText: '256 MiB',
+    absolute: true,
+  },
+  /** After f, its queue deleted: warren's lowest RSS within 10 s over its idle RSS before the scenarios. */
+  rssAfterF: {
+    scenario: 'f',
+    measure: 'RSS within 10 s after f / idle RSS',
+    direction: 'below',
+    bound: 2,
+    absolute: true,
+  },
+  /** mqperf's g: p99 at 1,000 msg/s, warren's over RabbitMQ's. */
+  latencyP99: { scenario: 'g', measure: 'p99 latency at 1,000 msg/s', direction: 'at most', bound: 1 },
+} as const satisfies Record<string, Target>;
+
 export function isMet(value: number, direction: Direction, bound: number): boolean {
   if (direction === 'at least') return value >= bound;
   if (direction === 'at most') return value <= bound;
@@ -91,6 +147,8 @@ function boundText(t: Target): string {
 
 export interface TargetResult {
   readonly target: Target;
+  /** How the figures were measured ('open loop', 'window 20,000'), or '' where that does not apply. */
+  readonly mode: string;
   /** warren's figure and the reference's, formatted; the reference's is empty for an absolute target. */
   readonly warren: string;
   readonly reference: string;
@@ -102,6 +160,8 @@ export interface TargetResult {
 /** The targets checked in one run, in the order they were measured. */
 export class TargetBook {
   readonly results: TargetResult[] = [];
+  /** Remarks printed under the table (e.g. that the load generator was saturated). */
+  readonly notes: string[] = [];
 
   /** A ratio target: records it when both figures are known and the reference's is not 0. */
   ratio(
@@ -109,12 +169,14 @@ export class TargetBook {
     warren: number | undefined,
     reference: number | undefined,
     format: (n: number) => string,
+    mode = '',
   ): void {
     if (warren === undefined || reference === undefined) return;
     if (!Number.isFinite(warren) || !Number.isFinite(reference) || reference === 0) return;
     const value = warren / reference;
     this.results.push({
       target,
+      mode,
       warren: format(warren),
       reference: format(reference),
       value,
@@ -122,11 +184,15 @@ export class TargetBook {
     });
   }
 
-  /** An absolute target on warren's own figure. */
-  absolute(target: Target, warren: number | undefined, format: (n: number) => string): void {
-    if (warren === undefined || !Number.isFinite(warren)) return;
+  /**
+   * An absolute target on warren's own figure; Infinity counts (a latency with no message received), but
+   * not an unknown figure.
+   */
+  absolute(target: Target, warren: number | undefined, format: (n: number) => string, mode = ''): void {
+    if (warren === undefined || Number.isNaN(warren)) return;
     this.results.push({
       target,
+      mode,
       warren: format(warren),
       reference: '',
       value: warren,
@@ -134,38 +200,67 @@ export class TargetBook {
     });
   }
 
-  /** The table, then how many were met; nothing when no target was checked. */
-  report(): string[] {
+  /** Adds a remark for under the table. */
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
+  /** The table, then how many were met, then the notes; nothing when no target was checked. */
+  report(referenceLabel = 'reference'): string[] {
     if (this.results.length === 0) return [];
-    const widths = [8, 36, 10, 10, 8, 9, 7];
+    const widths = [8, 40, 13, 10, 10, 8, 9, 7];
     const line = (cells: string[]) =>
       cells
-        .map((c, i) => (i < 2 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+        .map((c, i) => (i < 3 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
         .join('  ')
         .trimEnd();
-    const lines = [line(['scenario', 'measure', 'warren', 'reference', 'ratio', 'target', 'verdict'])];
-    for (const r of this.results) {
+    const lines = [line(this.header(referenceLabel)), ...this.cells().map(line)];
+    lines.push(this.summary(), ...this.notes);
+    return lines;
+  }
+
+  /** The same as a markdown table, the summary and notes after it. */
+  markdown(referenceLabel = 'reference'): string[] {
+    if (this.results.length === 0) return [];
+    const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+    const header = this.header(referenceLabel);
+    const align = header.map((_, i) => (i < 3 || i === header.length - 1 ? '---' : '---:'));
+    return [
+      line(header),
+      line(align),
+      ...this.cells().map(line),
+      '',
+      this.summary(),
+      ...this.notes.map((n) => `- ${n}`),
+    ];
+  }
+
+  private header(referenceLabel: string): string[] {
+    return ['scenario', 'measure', 'mode', 'warren', referenceLabel, 'ratio', 'target', 'verdict'];
+  }
+
+  private cells(): string[][] {
+    return this.results.map((r) => {
       const t = r.target;
-      lines.push(
-        line([
-          t.scenario,
-          t.measure,
-          r.warren,
-          r.reference,
-          t.absolute ? '' : shown(r.value, t.direction, t.bound),
-          boundText(t),
-          r.met ? 'met' : 'MISSED',
-        ]),
-      );
-    }
+      return [
+        t.scenario,
+        t.measure,
+        r.mode,
+        r.warren,
+        r.reference,
+        t.absolute ? '' : shown(r.value, t.direction, t.bound),
+        boundText(t),
+        r.met ? 'met' : 'MISSED',
+      ];
+    });
+  }
+
+  private summary(): string {
     const met = this.results.filter((r) => r.met).length;
     const missed = this.results
       .filter((r) => !r.met)
       .map((r) => `${r.target.scenario} (${r.target.measure})`);
-    lines.push(
-      `${met} of ${this.results.length} targets met` +
-        (missed.length ? `; missed: ${missed.join(', ')}` : ''),
-    );
-    return lines;
+    const which = missed.length ? `; missed: ${missed.join(', ')}` : '';
+    return `${met} of ${this.results.length} targets met${which}`;
   }
 }

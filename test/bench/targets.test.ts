@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shown, TARGETS, TargetBook, THROUGHPUT_TARGETS } from '../../bench/targets.js';
+import { openLoopP99Target, shown, TARGETS, TargetBook, THROUGHPUT_TARGETS } from '../../bench/targets.js';
 
 describe("the bench's verdicts on the performance issue's targets", () => {
   it('judges by the exact ratio, and prints as many digits as it takes to show the side of the bound', () => {
@@ -38,5 +38,36 @@ describe("the bench's verdicts on the performance issue's targets", () => {
     book.ratio(TARGETS.latencyP99, Number.NaN, 0.29, String);
     expect(book.results).toEqual([]);
     expect(book.report()).toEqual([]);
+  });
+
+  it('says how each figure was measured, and prints the same table as markdown with its notes', () => {
+    const book = new TargetBook();
+    book.ratio(THROUGHPUT_TARGETS.a, 400, 100, String, 'open loop');
+    book.ratio(THROUGHPUT_TARGETS.d, 150, 100, String, 'window 20,000');
+    book.note('the generator was busy');
+    const [header, a, d, total, note] = book.report();
+    expect(header).toMatch(/^scenario +measure +mode +warren +reference +ratio +target +verdict$/);
+    expect(a).toMatch(/ open loop +400 +100 +4\.00 +≥ 3 +met$/);
+    expect(d).toMatch(/ window 20,000 +150 +100 +1\.50 +≥ 2 +MISSED$/);
+    expect(total).toBe('1 of 2 targets met; missed: d (msg/s, 4 pubs, 4 cons, 4 queues)');
+    expect(note).toBe('the generator was busy');
+    const md = book.markdown('RabbitMQ');
+    expect(md[0]).toBe('| scenario | measure | mode | warren | RabbitMQ | ratio | target | verdict |');
+    expect(md[1]).toMatch(/^\| --- \| --- \| --- \| ---: \|/);
+    expect(md[2]).toBe(
+      '| a | msg/s, 1 pub, 1 cons, 16 B, no-ack | open loop | 400 | 100 | 4.00 | ≥ 3 | met |',
+    );
+    expect(md.slice(-2)).toEqual([total, '- the generator was busy']);
+  });
+
+  it('counts an infinite figure against an absolute limit, but not an unknown one', () => {
+    const book = new TargetBook();
+    book.absolute(openLoopP99Target('a'), Number.POSITIVE_INFINITY, () => 'none received');
+    book.absolute(openLoopP99Target('b'), Number.NaN, String);
+    book.absolute(openLoopP99Target('d'), 99.9, String);
+    expect(book.results.map((r) => [r.target.scenario, r.met])).toEqual([
+      ['a', false],
+      ['d', true],
+    ]);
   });
 });
