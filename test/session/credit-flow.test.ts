@@ -1,6 +1,8 @@
 // Credit flow through a real client: a publisher faster than its queue's consumers is slowed to their
 // pace (its socket is not read while the queue's backlog is over its bound), and nobody else is.
+import { Writable } from 'node:stream';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FLOW_READY_MESSAGES } from '../../src/broker/queue/queue.js';
 import { type RunningBroker, startBroker } from '../../src/index.js';
@@ -14,8 +16,8 @@ afterEach(async () => {
   for (const b of brokers.splice(0)) await b.close();
 });
 
-async function start(): Promise<RunningBroker> {
-  const b = await startBroker({ port: 0 });
+async function start(options: Parameters<typeof startBroker>[0] = {}): Promise<RunningBroker> {
+  const b = await startBroker({ port: 0, ...options });
   brokers.push(b);
   return b;
 }
@@ -129,7 +131,15 @@ describe('credit flow', () => {
   });
 
   it('while one publisher is held back, a second one to another queue gets its messages through', async () => {
-    const b = await start();
+    // The broker's debug log says which connection is held back, and by which queue.
+    const lines: { msg: string; conn?: number; queue?: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const b = await start({ logger: pino({ level: 'debug' }, sink) });
     const { channel: setup } = await connect(b, 'setup');
     await setup.assertQueue('stuck');
     await setup.assertQueue('moving');
@@ -160,6 +170,9 @@ describe('credit flow', () => {
     expect(received).toBe(total);
     // The first publisher is still held: its queue's consumer has not moved.
     expect(heldConnection.flow).toBe(true);
+    const holds = lines.filter((l) => l.msg.startsWith('flow: publisher held back'));
+    expect(holds.map((l) => [l.conn, l.queue])).toContainEqual([heldConnection.id, 'stuck']);
+    expect(holds.some((l) => l.queue === 'moving')).toBe(false);
     const { messageCount } = await setup.checkQueue('stuck');
     expect(messageCount).toBeLessThanOrEqual(FLOW_READY_MESSAGES + 1);
   });
