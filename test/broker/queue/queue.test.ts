@@ -244,3 +244,44 @@ describe('large bodies that wait', () => {
     expect(messages[1000].inPieces).toBe(false);
   });
 });
+
+describe('removal reasons', () => {
+  it('every message that leaves a queue is counted under its reason', async () => {
+    const { channel } = await openChannel(broker.url);
+    await channel.assertQueue('reasons', { arguments: { 'x-max-length': 3 } });
+    const queue = broker.broker.vhost('/')?.queues.get('reasons');
+    if (!queue) throw new Error('no queue');
+    // Five published to a queue of at most three: the two oldest are dropped from the head.
+    for (let i = 0; i < 5; i++) channel.sendToQueue('reasons', Buffer.from(`m${i}`));
+    await channel.checkQueue('reasons');
+    const acked = await channel.get('reasons');
+    const rejected = await channel.get('reasons');
+    if (!acked || !rejected) throw new Error('expected two messages');
+    channel.ack(acked);
+    channel.reject(rejected, false);
+    await channel.get('reasons', { noAck: true });
+    channel.sendToQueue('reasons', Buffer.from('short-lived'), { expiration: '1' });
+    channel.sendToQueue('reasons', Buffer.from('purged'));
+    await channel.checkQueue('reasons');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The expired one is dropped when it reaches the head: here, as get looks at it.
+    const next = await channel.get('reasons');
+    expect(next && next.content.toString()).toBe('purged');
+    if (next) channel.nack(next, false, true);
+    await channel.purgeQueue('reasons');
+    channel.sendToQueue('reasons', Buffer.from('deleted with it'));
+    const unacked = await channel.get('reasons');
+    expect(unacked).not.toBe(false);
+    channel.sendToQueue('reasons', Buffer.from('ready when deleted'));
+    await channel.deleteQueue('reasons');
+    expect(queue.removals).toEqual({
+      acked: 2,
+      rejected: 1,
+      expired: 1,
+      maxlen: 2,
+      purged: 1,
+      deleted: 2,
+      unreadable: 0,
+    });
+  });
+});
