@@ -11,9 +11,15 @@ import type { VirtualHost } from './vhost.js';
  * back (credit flow) until they catch up. It is held while any queue holds it.
  */
 export interface Publisher extends QueueOwner {
-  /** The queue's consumers are behind: read no more publishes until it lets go. */
+  /**
+   * The queue's consumers are behind: read no more publishes until it lets go. While held, the
+   * publisher calls queue.recheckHold(itself) every so often.
+   */
   holdFor(queue: Queue): void;
-  /** A queue that held the publisher lets it go (it has drained, lost its consumers, or was deleted). */
+  /**
+   * A queue that held the publisher lets it go (it has drained, lost its consumers or their pace, or was
+   * deleted).
+   */
   releasedBy(queue: Queue): void;
 }
 

@@ -64,11 +64,11 @@ const OUTPUT_LIMIT = 1024 * 1024;
  */
 const READ_SLICE = 128 * 1024;
 /**
- * A publisher held back by credit flow still has its socket read this often, one publish at a time:
- * if the consumers it waits for are themselves held back by it (two connections each publishing to the
- * other's queue), this lets their acks through.
+ * How often a publisher held back by credit flow asks the queues that hold it again: one whose consumers
+ * have stopped taking messages (they may be waiting for this very connection, publishing to the
+ * other's queue) lets it go.
  */
-const FLOW_VALVE_MS = 1000;
+const FLOW_RECHECK_MS = 250;
 
 // When output leaves. Output waits for the event loop's check phase (setImmediate), so that what the
 // reads of one turn cause for one connection goes out in one write. One exception: the first read of a
@@ -135,9 +135,9 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
   private readonly confirmChannels = new Set<Channel>();
   /** Reading is paused while the broker is over its memory budget. */
   blocked = false;
-  /** How many queues hold this publisher back (credit flow); it is not read while any does. */
-  private flowHolds = 0;
-  private flowValve: NodeJS.Timeout | undefined;
+  /** The queues that hold this publisher back (credit flow); it is not read while any does. */
+  private readonly holders = new Set<Queue>();
+  private flowRecheck: NodeJS.Timeout | undefined;
   /** The socket and the parser are paused: by the memory budget, credit flow, or a spent read slice. */
   private readPaused = false;
   private resumeScheduled = false;
@@ -194,7 +194,7 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
 
   /** Held back by credit flow (RabbitMQ's `flow` connection state). */
   get flow(): boolean {
-    return this.flowHolds > 0;
+    return this.holders.size > 0;
   }
 
   /** Too much output is waiting for the socket: consumers of this connection get nothing more for now. */
@@ -217,7 +217,7 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
    * asked for it).
    */
   afterPublish(): void {
-    if (this.flowHolds > 0) {
+    if (this.holders.size > 0) {
       this.pauseReading();
       return;
     }
@@ -235,29 +235,23 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
   // Publisher
 
   holdFor(queue: Queue): void {
-    if (this.flowHolds++ > 0) return;
+    this.holders.add(queue);
+    if (this.holders.size > 1) return;
     this.log.debug({ queue: queue.name }, "flow: publisher held back, the queue's consumers are behind");
-    this.flowValve = setTimeout(this.openFlowValve, FLOW_VALVE_MS);
-    this.flowValve.unref();
+    this.flowRecheck = setInterval(this.recheckHolds, FLOW_RECHECK_MS);
+    this.flowRecheck.unref();
   }
 
   releasedBy(queue: Queue): void {
-    if (--this.flowHolds > 0) return;
+    if (!this.holders.delete(queue) || this.holders.size > 0) return;
     this.log.debug({ queue: queue.name }, 'flow: publisher let go');
-    clearTimeout(this.flowValve);
-    this.flowValve = undefined;
+    clearInterval(this.flowRecheck);
+    this.flowRecheck = undefined;
     this.scheduleResume();
   }
 
-  private readonly openFlowValve = (): void => {
-    this.flowValve = undefined;
-    if (this.flowHolds === 0 || this.state === 'closed') return;
-    // Read on until the next publish, which pauses again while the hold lasts.
-    this.resumeReading(true);
-    if (this.flowHolds > 0) {
-      this.flowValve = setTimeout(this.openFlowValve, FLOW_VALVE_MS);
-      this.flowValve.unref();
-    }
+  private readonly recheckHolds = (): void => {
+    for (const queue of [...this.holders]) queue.recheckHold(this);
   };
 
   // MemoryWaiter
@@ -291,13 +285,13 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
 
   private readonly resumeScheduledRead = (): void => {
     this.resumeScheduled = false;
-    this.resumeReading(false);
+    this.resumeReading();
   };
 
   /** Parses what was kept while paused, then reads the socket again, unless something pauses it anew. */
-  private resumeReading(valve: boolean): void {
+  private resumeReading(): void {
     if (!this.readPaused || this.state === 'closed') return;
-    if (!valve && (this.blocked || this.flowHolds > 0)) return;
+    if (this.blocked || this.holders.size > 0) return;
     this.readPaused = false;
     this.sliceBytes = 0;
     this.handleInput(undefined);
@@ -782,7 +776,8 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.closeTimer);
     clearInterval(this.heartbeatTimer);
-    clearTimeout(this.flowValve);
+    clearInterval(this.flowRecheck);
+    this.holders.clear();
     this.closeChannels();
     if (wasOpen) this.log.info('connection closed');
     this.host.connectionClosed(this);

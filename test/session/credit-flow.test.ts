@@ -4,10 +4,12 @@ import { Writable } from 'node:stream';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FLOW_READY_MESSAGES } from '../../src/broker/queue/queue.js';
+import { FLOW_RATE_WINDOW_MS, FLOW_READY_MESSAGES } from '../../src/broker/queue/queue.js';
 import { type RunningBroker, startBroker } from '../../src/index.js';
+import { MethodId, writeBasicConsume, writeChannelOpen } from '../../src/protocol/index.js';
 import type { Connection } from '../../src/session/connection.js';
 import { eventually } from '../helpers/clients.js';
+import { RawClient } from '../helpers/raw-client.js';
 
 const brokers: RunningBroker[] = [];
 const clients: ChannelModel[] = [];
@@ -28,6 +30,21 @@ async function connect(b: RunningBroker, name: string): Promise<{ model: Channel
   clients.push(model);
   const channel = await model.createChannel();
   return { model, channel };
+}
+
+/**
+ * A no-ack consumer that stops reading its socket once consume-ok is in: the broker delivers to it fast
+ * until its socket is full, then not at all.
+ */
+async function stalledConsumer(b: RunningBroker, queue: string): Promise<RawClient> {
+  const c = await RawClient.connect(b.port);
+  await c.handshake();
+  writeChannelOpen(c.writer, 1);
+  writeBasicConsume(c.writer, 1, queue, 'stalled', false, true, false, false, {});
+  c.flush();
+  await c.expectMethod(MethodId.BasicConsumeOk);
+  c.socket.pause();
+  return c;
 }
 
 function serverSide(b: RunningBroker, name: string): Connection {
@@ -143,18 +160,17 @@ describe('credit flow', () => {
     const { channel: setup } = await connect(b, 'setup');
     await setup.assertQueue('stuck');
     await setup.assertQueue('moving');
-    // The consumer of 'stuck' takes one message and never acks it.
-    const { channel: stuckConsumer } = await connect(b, 'stuck-consumer');
-    await stuckConsumer.prefetch(1);
-    await stuckConsumer.consume('stuck', () => {});
+    // The consumer of 'stuck' takes messages fast until its socket is full, then stops reading.
+    const stuck = await stalledConsumer(b, 'stuck');
     const { channel: held } = await connect(b, 'held');
-    void publishOpenLoop(held, 'stuck', 3 * FLOW_READY_MESSAGES);
+    // Still publishing when the test ends: it stops at the first publish on its closed channel.
+    publishOpenLoop(held, 'stuck', 100_000).catch(() => {});
     const heldConnection = serverSide(b, 'held');
     await eventually(() => heldConnection.flow, 'the first publisher to be held back');
 
     const { channel: movingConsumer } = await connect(b, 'moving-consumer');
     let received = 0;
-    const total = 20_000;
+    const total = 5_000;
     const all = new Promise<void>((resolve) => {
       void movingConsumer.consume(
         'moving',
@@ -168,13 +184,71 @@ describe('credit flow', () => {
     await publishOpenLoop(free, 'moving', total);
     await all;
     expect(received).toBe(total);
-    // The first publisher is still held: its queue's consumer has not moved.
+    // The first publisher is still held (its queue's consumer stopped less than a second ago).
     expect(heldConnection.flow).toBe(true);
+    const { messageCount } = await setup.checkQueue('stuck');
+    expect(messageCount).toBeLessThanOrEqual(FLOW_READY_MESSAGES + 1);
     const holds = lines.filter((l) => l.msg.startsWith('flow: publisher held back'));
     expect(holds.map((l) => [l.conn, l.queue])).toContainEqual([heldConnection.id, 'stuck']);
     expect(holds.some((l) => l.queue === 'moving')).toBe(false);
-    const { messageCount } = await setup.checkQueue('stuck');
-    expect(messageCount).toBeLessThanOrEqual(FLOW_READY_MESSAGES + 1);
+    stuck.destroy();
+  });
+
+  it('consumers that stop taking messages let the publisher they held go, and the queue fills', async () => {
+    const b = await start();
+    const { channel: setup } = await connect(b, 'setup');
+    await setup.assertQueue('stalled');
+    const stuck = await stalledConsumer(b, 'stalled');
+    const { channel: publisher } = await connect(b, 'publisher');
+    // More than the consumer's socket buffers take before it is full.
+    const total = 200_000;
+    const publishing = publishOpenLoop(publisher, 'stalled', total);
+    const conn = serverSide(b, 'publisher');
+    await eventually(() => conn.flow, 'the publisher to be held back');
+    // Within two rate windows of the stall, the hold lapses: nobody waits on consumers that do not move.
+    await eventually(() => !conn.flow, 'the publisher to be let go', 4 * FLOW_RATE_WINDOW_MS + 2000);
+    await publishing;
+    const { messageCount } = await publisher.checkQueue('stalled');
+    expect(messageCount).toBeGreaterThan(FLOW_READY_MESSAGES * 5);
+    stuck.destroy();
+  });
+
+  it('a slow worker (prefetch 1, a few milliseconds a task) holds no publisher back once its pace is known', async () => {
+    const b = await start();
+    const { channel: worker } = await connect(b, 'worker');
+    await worker.assertQueue('tasks');
+    await worker.prefetch(1);
+    let done = 0;
+    await worker.consume('tasks', (m) => {
+      if (!m) return;
+      setTimeout(() => {
+        done++;
+        // The channel may be closed by then, at the end of the test.
+        try {
+          worker.ack(m);
+        } catch {}
+      }, 5);
+    });
+    const { channel: publisher } = await connect(b, 'publisher');
+    const conn = serverSide(b, 'publisher');
+    // A worker that has just started is taken to be fast for its first window: a flood may be held
+    // that long, no longer.
+    const batch = 5 * FLOW_READY_MESSAGES;
+    await publishOpenLoop(publisher, 'tasks', batch);
+    await publisher.checkQueue('tasks');
+    await eventually(() => !conn.flow, 'the publisher to be let go', 3 * FLOW_RATE_WINDOW_MS + 2000);
+    // From then on, the worker's pace is known: another flood is not held at all.
+    let everHeld = false;
+    const watch = setInterval(() => {
+      if (conn.flow) everHeld = true;
+    }, 1);
+    await publishOpenLoop(publisher, 'tasks', batch, batch);
+    const { messageCount } = await publisher.checkQueue('tasks');
+    clearInterval(watch);
+    expect(everHeld).toBe(false);
+    // Nearly all of them wait in the queue, as in RabbitMQ, rather than in the publisher's socket.
+    expect(messageCount + done).toBeGreaterThanOrEqual(2 * batch - 1);
+    expect(messageCount).toBeGreaterThan(FLOW_READY_MESSAGES * 5);
   });
 
   it('a connection that consumes from the queue it publishes to is never held back by it', async () => {

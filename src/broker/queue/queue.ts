@@ -84,14 +84,24 @@ const COMPACT_BEHIND = 1000;
 const freed = (bytes: number): number => 0 - bytes;
 
 /**
- * Credit flow: a queue with consumers holds back the publishers that reach it while more than this many
- * messages, or bytes of their bodies, are ready in it (its consumers are behind), so that a publisher
- * meets its consumers' pace instead of growing the queue; it lets them go once it is down to half of
- * both. A queue without consumers holds nobody back: it fills until paging and the memory budget take
- * over, as in RabbitMQ.
+ * Credit flow: a queue whose consumers are taking messages fast but not as fast as they arrive holds
+ * back the publishers that reach it while more than this many messages, or bytes of their bodies, are
+ * ready in it, so that a publisher meets its consumers' pace instead of growing the queue; it lets them
+ * go once it is down to half of both.
  */
 export const FLOW_READY_MESSAGES = 1000;
 export const FLOW_READY_BYTES = 4 * 1024 * 1024;
+/**
+ * Consumers count as fast once they took at least this many messages, or bytes of bodies, in the last one
+ * to two seconds (FLOW_RATE_WINDOW_MS). Slower ones, like workers that spend a while on each task, hold nobody back:
+ * their queue fills as in RabbitMQ, until paging and the memory budget take over, so a publisher is
+ * never kept waiting on a consumer's work, only on the broker's pace (consumers that have just come are
+ * taken to be fast for their first window). Consumers that stop taking messages let the publishers they
+ * held go within two windows.
+ */
+export const FLOW_MIN_DELIVERIES = 1000;
+export const FLOW_MIN_DELIVERED_BYTES = 2 * 1024 * 1024;
+export const FLOW_RATE_WINDOW_MS = 1000;
 
 /** The longest delay setTimeout takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -131,6 +141,12 @@ export class Queue {
   private exclusiveConsumer: Consumer | undefined;
   /** Publishers held back while this queue's consumers are behind (credit flow). */
   private held: Set<Publisher> | undefined;
+  /** Deliveries since windowStart, and in the window before it: how fast the consumers take messages. */
+  private deliveredInWindow = 0;
+  private deliveredLastWindow = 0;
+  private deliveredBytesInWindow = 0;
+  private deliveredBytesLastWindow = 0;
+  private windowStart = Date.now();
   /** Messages that left the queue, by reason (indexed by Removal). */
   private readonly removedBy = new Float64Array(REMOVAL_NAMES.length);
   /** Survives a restart: durable and not exclusive. Its persistent messages are in the store. */
@@ -216,12 +232,53 @@ export class Queue {
     if (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) this.dropOverLimit();
   }
 
-  /** Whether the consumers are behind: publishers reaching the queue are held back until they catch up. */
+  /**
+   * Whether fast consumers are behind: publishers reaching the queue are held back until they catch up.
+   * Cheap while the queue is under its bound, which is checked first.
+   */
   get backlogged(): boolean {
     return (
       (this.ready.length > FLOW_READY_MESSAGES || this.readyBytes > FLOW_READY_BYTES) &&
-      this.consumers.length > 0
+      this.consumers.length > 0 &&
+      this.consumersFast()
     );
+  }
+
+  /**
+   * Whether the consumers take at least FLOW_MIN_DELIVERIES messages (or FLOW_MIN_DELIVERED_BYTES) a
+   * window: they did in the last whole window, or are on their way to in this one (judged from its
+   * first 10 ms on, so that consumers that have just started are known to be fast at once).
+   */
+  private consumersFast(): boolean {
+    const now = Date.now();
+    let elapsed = now - this.windowStart;
+    if (elapsed >= FLOW_RATE_WINDOW_MS) {
+      const recent = elapsed < 2 * FLOW_RATE_WINDOW_MS;
+      this.deliveredLastWindow = recent ? this.deliveredInWindow : 0;
+      this.deliveredBytesLastWindow = recent ? this.deliveredBytesInWindow : 0;
+      this.deliveredInWindow = 0;
+      this.deliveredBytesInWindow = 0;
+      this.windowStart = now;
+      elapsed = 0;
+    }
+    if (this.deliveredLastWindow >= FLOW_MIN_DELIVERIES) return true;
+    if (this.deliveredBytesLastWindow >= FLOW_MIN_DELIVERED_BYTES) return true;
+    const share = Math.max(elapsed, 10) / FLOW_RATE_WINDOW_MS;
+    return (
+      this.deliveredInWindow >= FLOW_MIN_DELIVERIES * share ||
+      this.deliveredBytesInWindow >= FLOW_MIN_DELIVERED_BYTES * share
+    );
+  }
+
+  /**
+   * A held publisher asks again (every so often while it is held): it is let go if the consumers have
+   * stopped taking messages fast, though the backlog is still there.
+   */
+  recheckHold(publisher: Publisher): void {
+    if (this.held === undefined || !this.held.has(publisher) || this.backlogged) return;
+    this.held.delete(publisher);
+    if (this.held.size === 0) this.held = undefined;
+    publisher.releasedBy(this);
   }
 
   /**
@@ -368,6 +425,8 @@ export class Queue {
           this.unacked++;
           if (message.stored && this.persistent) this.store.delivered(this.storeKey, message.seq);
         } else this.gone(message, Removal.acked);
+        this.deliveredInWindow++;
+        this.deliveredBytesInWindow += message.bodySize;
         consumer.channel.deliver(consumer, message, redelivered);
       }
     } finally {
@@ -502,6 +561,14 @@ export class Queue {
   }
 
   addConsumer(consumer: Consumer): void {
+    if (this.consumers.length === 0) {
+      // Consumers that have just come are taken to be fast until their first window shows their pace.
+      this.windowStart = Date.now();
+      this.deliveredInWindow = 0;
+      this.deliveredBytesInWindow = 0;
+      this.deliveredLastWindow = FLOW_MIN_DELIVERIES;
+      this.deliveredBytesLastWindow = 0;
+    }
     this.consumers.push(consumer);
     this.hadConsumers = true;
     if (consumer.exclusive) this.exclusiveConsumer = consumer;
