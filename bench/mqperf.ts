@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BrokerProcess, startWarren } from './broker-process.js';
+import { failWith, numberOption } from './cli-options.js';
 import { sleep } from './load-thread.js';
 import {
   type BrokerRun,
@@ -56,10 +57,7 @@ Environment:
                      ../shared/tools/mqperf/build.sh builds it and prints its path)
 `;
 
-function fail(message: string): never {
-  process.stderr.write(`bench:mqperf: ${message}\n`);
-  process.exit(2);
-}
+const fail = failWith('bench:mqperf');
 
 const { values } = parseArgs({
   options: {
@@ -79,12 +77,6 @@ if (values.help) {
   process.exit(0);
 }
 
-function numberOption(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}`);
-  return n;
-}
-
 const names = MQPERF_SCENARIOS.map((s) => s.name);
 const only = (values.only ?? names.join(','))
   .split(',')
@@ -93,10 +85,10 @@ const only = (values.only ?? names.join(','))
 for (const n of only) if (!names.includes(n)) fail(`unknown scenario '${n}'`);
 if (only.length === 0) fail('--only names no scenario');
 const scenarios = MQPERF_SCENARIOS.filter((s) => only.includes(s.name));
-const runs = Math.floor(numberOption('runs', values.runs, 1, 100));
-const seconds = numberOption('seconds', values.seconds, 1, 3600);
-const warmup = numberOption('warmup', values.warmup, 0, 600);
-const messages = Math.floor(numberOption('messages', values.messages, 1, 1e8));
+const runs = Math.floor(numberOption(fail, 'runs', values.runs, 1, 100));
+const seconds = numberOption(fail, 'seconds', values.seconds, 1, 3600);
+const warmup = numberOption(fail, 'warmup', values.warmup, 0, 600);
+const messages = Math.floor(numberOption(fail, 'messages', values.messages, 1, 1e8));
 const referenceUrl = process.env.REFERENCE_URL || undefined;
 const referencePid = process.env.REFERENCE_PID ? Number(process.env.REFERENCE_PID) : undefined;
 if (referencePid !== undefined && !Number.isInteger(referencePid)) fail('REFERENCE_PID is not a pid');

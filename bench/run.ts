@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BrokerProcess, startWarren } from './broker-process.js';
+import { failWith, numberOption } from './cli-options.js';
 import { machineBusySeconds } from './cpu.js';
 import { type DefinitionsResult, definitionsReport, manyDefinitions } from './definitions-scenario.js';
 import { type FillDrainResult, fillDrain, fillDrainReport } from './fill-drain.js';
@@ -110,10 +111,7 @@ Environment:
                            after: i measures one, j times the start of 3
 `;
 
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(2);
-}
+const fail = failWith('bench');
 
 const { values } = parseArgs({
   options: {
@@ -139,12 +137,6 @@ if (values.help) {
   process.exit(0);
 }
 
-function numberOption(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}`);
-  return n;
-}
-
 const smoke = values.smoke;
 const SMOKE_SCENARIOS = 'a,b,c,d,e,f,g,h,l';
 const SMOKE_MESSAGES = 20_000;
@@ -168,20 +160,20 @@ const runStart = only.includes('j');
 const runDefinitions = only.includes('l');
 const START_RUNS = 5;
 const options: RunOptions = {
-  seconds: smoke ? 1 : numberOption('seconds', values.seconds, 0.1, 3600),
-  warmupSeconds: smoke ? 0.25 : numberOption('warmup', values.warmup, 0, 600),
-  window: Math.floor(numberOption('window', values.window, 0, 1e9)),
+  seconds: smoke ? 1 : numberOption(fail, 'seconds', values.seconds, 0.1, 3600),
+  warmupSeconds: smoke ? 0.25 : numberOption(fail, 'warmup', values.warmup, 0, 600),
+  window: Math.floor(numberOption(fail, 'window', values.window, 0, 1e9)),
   drainSeconds: smoke ? SMOKE_DRAIN_SECONDS : DRAIN_SECONDS,
 };
-const runs = smoke ? 1 : Math.floor(numberOption('runs', values.runs, 1, 100));
+const runs = smoke ? 1 : Math.floor(numberOption(fail, 'runs', values.runs, 1, 100));
 const messages =
   smoke && values.messages === '1000000'
     ? SMOKE_MESSAGES
-    : Math.floor(numberOption('messages', values.messages, 1, 1e8));
+    : Math.floor(numberOption(fail, 'messages', values.messages, 1, 1e8));
 const queueCount =
   smoke && values.queues === '5000'
     ? SMOKE_QUEUES
-    : Math.floor(numberOption('queues', values.queues, 1, 1e6));
+    : Math.floor(numberOption(fail, 'queues', values.queues, 1, 1e6));
 const referenceUrl = smoke ? undefined : process.env.REFERENCE_URL || undefined;
 const referencePid = process.env.REFERENCE_PID ? Number(process.env.REFERENCE_PID) : undefined;
 if (referencePid !== undefined && !Number.isInteger(referencePid)) fail('REFERENCE_PID is not a pid');
@@ -203,6 +195,7 @@ const controlScript =
   fileURLToPath(new URL('../../../shared/tools/reference-rabbitmq.sh', import.meta.url));
 const freshPort = Math.floor(
   numberOption(
+    fail,
     'REFERENCE_FRESH_PORT',
     process.env.REFERENCE_FRESH_PORT || String(DEFAULT_FRESH_PORT),
     1,

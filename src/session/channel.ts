@@ -752,7 +752,11 @@ export class Channel implements DeliveryChannel {
     this.txPublishes = [];
     this.txSettles = [];
     let stored = false;
-    for (const p of publishes) if (this.route(p.exchange, p.message, p.mandatory) === 'stored') stored = true;
+    for (const p of publishes) {
+      this.route(p.exchange, p.message, p.mandatory);
+      // Written to the store, even if a queue refused it: commit-ok waits for the sync.
+      if (p.message.stored) stored = true;
+    }
     for (const s of settles) this.apply(s.deliveries, s.ack, s.requeue);
     if (publishes.length > 0) this.connection.afterPublish();
     // commit-ok means the persistent messages of the transaction are on disk.
