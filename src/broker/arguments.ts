@@ -23,6 +23,20 @@ function integerOf(v: FieldValue): bigint | undefined {
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
+export type QueueType = 'classic' | 'quorum';
+
+export type DeadLetterStrategy = 'at-most-once' | 'at-least-once';
+
+/** RabbitMQ 4.x's delivery limit of a quorum queue declared without x-delivery-limit. */
+export const DEFAULT_DELIVERY_LIMIT = 20;
+
+/** The flags a queue is declared with, which some queue types restrict. */
+export interface QueueFlags {
+  readonly durable: boolean;
+  readonly exclusive: boolean;
+  readonly autoDelete: boolean;
+}
+
 /** What a queue's arguments make it do, read once when it is declared or restored. */
 export interface QueueArguments {
   /** Ready messages the queue holds at most (Infinity: no limit). */
@@ -33,6 +47,18 @@ export interface QueueArguments {
   readonly overflow: Overflow;
   /** x-message-ttl: how long a message may stay in the queue, in milliseconds (-1: for ever). */
   readonly messageTtl: number;
+  /** x-dead-letter-exchange: where rejected, expired and dropped messages are republished (undefined: none). */
+  readonly deadLetterExchange: string | undefined;
+  /** x-dead-letter-routing-key: the key they are republished with (undefined: their own keys). */
+  readonly deadLetterRoutingKey: string | undefined;
+  /** x-expires: how long the queue may stay unused before it is deleted, in milliseconds (0: for ever). */
+  readonly expires: number;
+  /** x-queue-type. */
+  readonly queueType: QueueType;
+  /** x-delivery-limit of a quorum queue: deliveries a message may have before it is dropped or dead-lettered. */
+  readonly deliveryLimit: number;
+  /** x-dead-letter-strategy of a quorum queue. */
+  readonly deadLetterStrategy: DeadLetterStrategy;
 }
 
 export const DEFAULT_QUEUE_ARGUMENTS: QueueArguments = {
@@ -40,6 +66,12 @@ export const DEFAULT_QUEUE_ARGUMENTS: QueueArguments = {
   maxLengthBytes: Number.POSITIVE_INFINITY,
   overflow: 'drop-head',
   messageTtl: -1,
+  deadLetterExchange: undefined,
+  deadLetterRoutingKey: undefined,
+  expires: 0,
+  queueType: 'classic',
+  deliveryLimit: Number.POSITIVE_INFINITY,
+  deadLetterStrategy: 'at-most-once',
 };
 
 // Queue arguments RabbitMQ checks for equivalence on redeclare.
@@ -60,13 +92,10 @@ const CHECKED_QUEUE_ARGS = [
 ];
 
 // Queue arguments that change behaviour and are not built yet: refused loudly rather than ignored.
-const UNSUPPORTED_QUEUE_ARGS = [
-  'x-dead-letter-exchange',
-  'x-dead-letter-routing-key',
-  'x-expires',
-  'x-max-priority',
-  'x-single-active-consumer',
-];
+const UNSUPPORTED_QUEUE_ARGS = ['x-max-priority', 'x-single-active-consumer'];
+
+// Arguments a quorum queue refuses (RabbitMQ: "invalid arg ... of queue type rabbit_quorum_queue").
+const QUORUM_REFUSED_ARGS = ['x-max-priority', 'x-queue-mode', 'x-queue-version'];
 
 // Exchange arguments RabbitMQ checks for equivalence on redeclare.
 const CHECKED_EXCHANGE_ARGS = ['alternate-exchange'];
@@ -75,19 +104,56 @@ const CHECKED_EXCHANGE_ARGS = ['alternate-exchange'];
  * The arguments of a new queue, parsed and validated, or the error RabbitMQ answers with. `what` names
  * the queue as RabbitMQ's texts do ("queue 'q' in vhost '/'").
  */
-export function parseQueueArguments(args: FieldTable, what: string): QueueArguments | ProtocolError {
+export function parseQueueArguments(
+  args: FieldTable,
+  what: string,
+  flags: QueueFlags = { durable: true, exclusive: false, autoDelete: false },
+): QueueArguments | ProtocolError {
+  const queueType = args['x-queue-type'];
+  if (queueType !== undefined && queueType !== 'classic' && queueType !== 'quorum') {
+    if (queueType === 'stream') {
+      return amqpError(
+        ReplyCode.NOT_IMPLEMENTED,
+        "queue type 'stream' is not supported; only classic and quorum",
+      );
+    }
+    return amqpError(
+      ReplyCode.PRECONDITION_FAILED,
+      `invalid arg 'x-queue-type' for ${what}: "unsupported queue type '${plainValue(queueType)}'"`,
+    );
+  }
+  if (queueType === 'quorum') {
+    const property = flags.exclusive
+      ? 'exclusive-owner'
+      : flags.autoDelete
+        ? 'auto-delete'
+        : !flags.durable
+          ? 'non-durable'
+          : undefined;
+    if (property !== undefined) {
+      return amqpError(ReplyCode.PRECONDITION_FAILED, `invalid property '${property}' for ${what}`);
+    }
+    for (const arg of QUORUM_REFUSED_ARGS) {
+      if (args[arg] !== undefined) {
+        return amqpError(
+          ReplyCode.PRECONDITION_FAILED,
+          `invalid arg '${arg}' for ${what} of queue type rabbit_quorum_queue`,
+        );
+      }
+    }
+  }
+  const dlx = args['x-dead-letter-exchange'];
+  if (dlx !== undefined && typeof dlx !== 'string') {
+    return amqpError(
+      ReplyCode.PRECONDITION_FAILED,
+      `invalid type '${typeNameOf(dlx)}' for arg 'x-dead-letter-exchange' in ${what}`,
+    );
+  }
   const mode = args['x-queue-mode'];
   if (mode !== undefined && mode !== 'default' && mode !== 'lazy') {
     return amqpError(
       ReplyCode.PRECONDITION_FAILED,
       `invalid arg 'x-queue-mode' for ${what}: "unsupported queue mode '${plainValue(mode)}'"`,
-    );
-  }
-  const queueType = args['x-queue-type'];
-  if (queueType !== undefined && queueType !== 'classic') {
-    return amqpError(
-      ReplyCode.NOT_IMPLEMENTED,
-      `queue type '${String(queueType)}' is not supported; only classic`,
     );
   }
   const parsed = readQueueArguments(args);
@@ -119,7 +185,8 @@ function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; r
   let maxLength = Number.POSITIVE_INFINITY;
   let maxLengthBytes = Number.POSITIVE_INFINITY;
   let messageTtl = -1;
-  for (const arg of ['x-max-length', 'x-max-length-bytes', 'x-message-ttl']) {
+  let expires = 0;
+  for (const arg of ['x-max-length', 'x-max-length-bytes', 'x-message-ttl', 'x-expires']) {
     const v = args[arg];
     if (v === undefined) continue;
     const n = integerOf(v);
@@ -128,7 +195,30 @@ function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; r
     if (arg === 'x-max-length') maxLength = Number(n);
     else if (arg === 'x-max-length-bytes') maxLengthBytes = Number(n);
     else if (n > MAX_TTL) return { arg, reason: `{value_too_large,${n}}` };
-    else messageTtl = Number(n);
+    else if (arg === 'x-message-ttl') messageTtl = Number(n);
+    else if (n === 0n) return { arg, reason: '{value_zero,0}' };
+    else expires = Number(n);
+  }
+  const dlx = args['x-dead-letter-exchange'];
+  const dlrk = args['x-dead-letter-routing-key'];
+  if (dlrk !== undefined) {
+    if (typeof dlrk !== 'string') {
+      return { arg: 'x-dead-letter-routing-key', reason: `{unacceptable_type,${typeNameOf(dlrk)}}` };
+    }
+    if (dlx === undefined)
+      return { arg: 'x-dead-letter-routing-key', reason: 'routing_key_but_no_dlx_defined' };
+  }
+  const strategy = args['x-dead-letter-strategy'];
+  if (strategy !== undefined && strategy !== 'at-most-once' && strategy !== 'at-least-once') {
+    return { arg: 'x-dead-letter-strategy', reason: 'invalid_dlx_strategy' };
+  }
+  const quorum = args['x-queue-type'] === 'quorum';
+  let deliveryLimit = quorum ? DEFAULT_DELIVERY_LIMIT : Number.POSITIVE_INFINITY;
+  const limit = args['x-delivery-limit'];
+  if (quorum && limit !== undefined) {
+    // As RabbitMQ 4.x: a negative limit is none; a value that is not an integer leaves the default.
+    const n = integerOf(limit);
+    if (n !== undefined) deliveryLimit = n < 0n ? Number.POSITIVE_INFINITY : Number(n);
   }
   const overflow = args['x-overflow'];
   if (overflow !== undefined) {
@@ -144,6 +234,13 @@ function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; r
     maxLengthBytes,
     overflow: (overflow as Overflow | undefined) ?? 'drop-head',
     messageTtl,
+    deadLetterExchange: typeof dlx === 'string' ? dlx : undefined,
+    deadLetterRoutingKey: typeof dlrk === 'string' ? dlrk : undefined,
+    expires,
+    queueType: quorum ? 'quorum' : 'classic',
+    deliveryLimit,
+    // The at-least-once strategy applies to quorum queues with drop-head (RabbitMQ falls back otherwise).
+    deadLetterStrategy: quorum && strategy === 'at-least-once' ? 'at-least-once' : 'at-most-once',
   };
 }
 

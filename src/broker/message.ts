@@ -5,8 +5,10 @@ import {
   type BasicProperties,
   decodeBasicProperties,
   deliveryModeOf,
+  encodeBasicProperties,
   type FieldTable,
   ProtocolError,
+  TypedValue,
 } from '../protocol/index.js';
 
 let nextSeq = 1;
@@ -28,6 +30,8 @@ export class Message {
    * at the head of a queue after that. 0 without a TTL.
    */
   expiresAt = 0;
+  /** Times a quorum queue has given it back after a delivery (its x-delivery-count header). */
+  deliveryCount = 0;
   private decoded: BasicProperties | undefined;
 
   /** The body's length in bytes. */
@@ -64,6 +68,28 @@ export class Message {
     m.ttl = this.ttl;
     m.expiresAt = expiresAt;
     m.decoded = this.decoded;
+    return m;
+  }
+
+  /**
+   * The message as a quorum queue gives it back after its count-th delivery: the same id and body, the
+   * count in its x-delivery-count header.
+   */
+  withDeliveryCount(count: number): Message {
+    this.compact();
+    const props = this.props;
+    const headers: FieldTable = { ...(props.headers ?? {}), 'x-delivery-count': new TypedValue('l', count) };
+    const m = new Message(
+      this.exchange,
+      this.routingKey,
+      encodeBasicProperties({ ...props, headers }),
+      this.content,
+      this.seq,
+    );
+    m.stored = this.stored;
+    m.ttl = this.ttl;
+    m.expiresAt = this.expiresAt;
+    m.deliveryCount = count;
     return m;
   }
 

@@ -1,8 +1,10 @@
 // Publishing, as a core operation: exchange routing, the store write for a persistent message reaching
 // durable queues, x-overflow reject-publish, per-queue TTL copies, and credit flow. A channel calls it for
 // basic.publish; dead-lettering, the management API's publish and a follower's replay use the same door.
+import { encodeBasicProperties, HEADERS_FLAG, propertyFlags } from '../protocol/index.js';
+import { headerKeys } from './dead-letter.js';
 import type { Exchange } from './exchange/exchange.js';
-import type { Message } from './message.js';
+import { Message } from './message.js';
 import type { Queue, QueueOwner } from './queue/queue.js';
 import type { VirtualHost } from './vhost.js';
 
@@ -32,7 +34,8 @@ export type PublishOutcome = 'unroutable' | 'refused' | 'stored' | 'routed';
 
 /**
  * Routes a message to its queues and hands it to each. The store hears of the message before any queue
- * can deliver or drop it. `publisher`, when given, may be held back by the queues it reaches.
+ * can deliver or drop it. `publisher`, when given, may be held back by the queues it reaches. The CC and
+ * BCC headers route it with their keys too; BCC is removed before any queue sees it.
  */
 export function publish(
   vhost: VirtualHost,
@@ -42,23 +45,96 @@ export function publish(
 ): PublishOutcome {
   // A TTL counts from the message's arrival in its queues (for a transaction's, the commit).
   if (message.ttl >= 0) message.expiresAt = Date.now() + message.ttl;
-  const queues = vhost.route(exchange, message.routingKey, message);
+  const extra = extraRoutingKeys(message);
+  if (extra === undefined)
+    return deliver(vhost, message, vhost.route(exchange, message.routingKey, message), publisher);
+  const queues = vhost.routeAll(exchange, [message.routingKey, ...extra.cc, ...extra.bcc], message);
+  return deliver(
+    vhost,
+    extra.bcc.length > 0 || extra.hasBcc ? withoutBcc(message) : message,
+    queues,
+    publisher,
+  );
+}
+
+/**
+ * Publishes a message the broker made (a dead-lettered copy) to an exchange with its routing keys, to
+ * the queues `accepts` lets it reach. Nobody is held back, and nobody hears of a refusal.
+ */
+export function republish(
+  vhost: VirtualHost,
+  exchange: Exchange,
+  message: Message,
+  routingKeys: readonly string[],
+  accepts: (queue: Queue) => boolean,
+): PublishOutcome {
+  const routed =
+    routingKeys.length === 1
+      ? vhost.route(exchange, routingKeys[0], message)
+      : vhost.routeAll(exchange, routingKeys, message);
+  let n = 0;
+  for (let i = 0; i < routed.length; i++) if (accepts(routed[i])) routed[n++] = routed[i];
+  routed.length = n;
+  return deliver(vhost, message, routed, undefined);
+}
+
+/** The keys of a CC and a BCC header, when the message may have one (a cheap look at its raw bytes first). */
+function extraRoutingKeys(message: Message): { cc: string[]; bcc: string[]; hasBcc: boolean } | undefined {
+  const raw = message.properties;
+  if ((propertyFlags(raw) & HEADERS_FLAG) === 0) return undefined;
+  if (raw.indexOf(CC_KEY) < 0 && raw.indexOf(BCC_KEY) < 0) return undefined;
+  const headers = message.headers;
+  if (headers === undefined || (headers.CC === undefined && headers.BCC === undefined)) return undefined;
+  return { cc: headerKeys(headers.CC), bcc: headerKeys(headers.BCC), hasBcc: headers.BCC !== undefined };
+}
+
+// A header name in a field table: its length octet, then the name.
+const CC_KEY = Buffer.from('\u0002CC', 'latin1');
+const BCC_KEY = Buffer.from('\u0003BCC', 'latin1');
+
+/** The message without its BCC header (RabbitMQ removes it before delivery), with the same id. */
+function withoutBcc(message: Message): Message {
+  const props = message.props;
+  const headers = { ...props.headers };
+  delete headers.BCC;
+  const copy = new Message(
+    message.exchange,
+    message.routingKey,
+    encodeBasicProperties({ ...props, headers }),
+    message.bodyParts,
+    message.seq,
+  );
+  copy.ttl = message.ttl;
+  copy.expiresAt = message.expiresAt;
+  return copy;
+}
+
+/** Hands a routed message to its queues (an array the caller gives up), as publish() describes. */
+function deliver(
+  vhost: VirtualHost,
+  message: Message,
+  queues: Queue[],
+  publisher: Publisher | undefined,
+): PublishOutcome {
   const routed = queues.length;
   // Queues with x-overflow reject-publish that the message would take over a limit refuse it.
   let n = 0;
   let refused = false;
   for (let i = 0; i < routed; i++) {
     const q = queues[i];
-    if (q.rejectsPublish && q.wouldOverflow(message)) refused = true;
-    else queues[n++] = q;
+    if (q.rejectsPublish && q.wouldOverflow(message)) {
+      refused = true;
+      if (q.deadLettersRefused) q.deadLetterRefused(message);
+    } else queues[n++] = q;
   }
+  // Persistent messages are stored for durable queues; a quorum queue stores every message.
   let durable: string[] | undefined;
-  if (message.persistent) {
-    for (let i = 0; i < n; i++) {
-      if (queues[i].persistent) {
-        if (durable === undefined) durable = [];
-        durable.push(queues[i].storeKey);
-      }
+  const persistent = message.persistent;
+  for (let i = 0; i < n; i++) {
+    const q = queues[i];
+    if (q.persistent && (persistent || q.quorum)) {
+      if (durable === undefined) durable = [];
+      durable.push(q.storeKey);
     }
   }
   if (durable) {

@@ -12,14 +12,25 @@ import {
   restoredQueueArguments,
   typeNameOf,
 } from './arguments.js';
+import { deadLettered, deathReasonOf, isAutomaticCycle } from './dead-letter.js';
 import { amqpError } from './errors.js';
 import { DirectExchange } from './exchange/direct.js';
 import { type Binding, type Destination, Exchange, RouteCollector } from './exchange/exchange.js';
 import { FanoutExchange } from './exchange/fanout.js';
 import { HeadersExchange } from './exchange/headers.js';
 import { TopicExchange } from './exchange/topic.js';
-import type { Message } from './message.js';
+import { Message } from './message.js';
 import { Queue, type QueueEvents, type QueueOwner } from './queue/queue.js';
+import type { RemovalReason } from './queue/removal.js';
+import { republish } from './router.js';
+
+/** A message a queue let go, waiting to be dead-lettered (see VirtualHost.deadLetter). */
+interface PendingDeadLetter {
+  readonly queue: Queue;
+  readonly entry: Message | number;
+  readonly reason: RemovalReason;
+  readonly inStore: boolean;
+}
 
 export interface VirtualHostEvents {
   memoryChange(bytes: number, messages: number): void;
@@ -85,6 +96,57 @@ export class VirtualHost implements QueueEvents {
 
   queueUnused(queue: Queue): void {
     this.removeQueue(queue);
+  }
+
+  queueExpired(queue: Queue): void {
+    this.removeQueue(queue);
+  }
+
+  private pendingDeadLetters: PendingDeadLetter[] = [];
+
+  /**
+   * Dead-letters are republished once the operation that let them go is over (a reject of many, a
+   * drop of many heads), in order, before anything else happens: never in the middle of a queue's or a
+   * channel's work. A message that was in the store leaves it after its copy was written there.
+   */
+  deadLetter(queue: Queue, entry: Message | number, reason: RemovalReason, inStore: boolean): void {
+    this.pendingDeadLetters.push({ queue, entry, reason, inStore });
+    if (this.pendingDeadLetters.length === 1) queueMicrotask(this.flushDeadLetters);
+  }
+
+  private readonly flushDeadLetters = (): void => {
+    const pending = this.pendingDeadLetters;
+    this.pendingDeadLetters = [];
+    const now = Date.now();
+    for (const p of pending) {
+      this.republishDead(p, now);
+      if (p.inStore && !p.queue.deleted) {
+        const id = typeof p.entry === 'number' ? p.entry : p.entry.seq;
+        this.events.store.remove(p.queue.storeKey, id);
+      }
+    }
+  };
+
+  private republishDead(p: PendingDeadLetter, now: number): void {
+    const { queue } = p;
+    const reason = deathReasonOf(p.reason);
+    // A dead-letter exchange that does not exist drops the message, as in RabbitMQ.
+    const exchange = this.exchanges.get(queue.deadLetterExchange ?? '');
+    if (reason === undefined || queue.deadLetterExchange === undefined || exchange === undefined) return;
+    let message: Message;
+    if (typeof p.entry === 'number') {
+      const stored = this.events.store.read(p.entry);
+      if (stored === undefined) return;
+      message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, p.entry);
+    } else message = p.entry;
+    const dead = deadLettered(message, queue.name, reason, exchange.name, queue.deadLetterRoutingKey, now);
+    republish(
+      this,
+      exchange,
+      dead.message,
+      dead.routingKeys,
+      (target) => !isAutomaticCycle(target.name, dead.deaths),
+    );
   }
 
   memoryChange(bytes: number, messages: number): void {
@@ -427,9 +489,10 @@ export class VirtualHost implements QueueEvents {
       if (existing.autoDelete !== autoDelete) return mismatch('auto_delete', autoDelete, existing.autoDelete);
       const argError = queueArgumentsEquivalent(args, existing.arguments_, this.q(name));
       if (argError) return argError;
+      existing.used();
       return existing;
     }
-    const settings = parseQueueArguments(args, this.q(name));
+    const settings = parseQueueArguments(args, this.q(name), { durable, exclusive, autoDelete });
     if (settings instanceof ProtocolError) return settings;
     const queue = new Queue(
       {
@@ -491,6 +554,23 @@ export class VirtualHost implements QueueEvents {
    * The queues a message published to the exchange reaches, each once. The array is reused by the next
    * call: use it before routing again.
    */
+  /**
+   * The queues a message reaches with any of several routing keys (its CC and BCC headers, a
+   * dead-letter's keys), each once, in a new array.
+   */
+  routeAll(exchange: Exchange, routingKeys: readonly string[], message: Message): Queue[] {
+    const all: Queue[] = [];
+    const seen = new Set<Queue>();
+    for (const key of routingKeys) {
+      for (const q of this.route(exchange, key, message)) {
+        if (seen.has(q)) continue;
+        seen.add(q);
+        all.push(q);
+      }
+    }
+    return all;
+  }
+
   route(exchange: Exchange, routingKey: string, message: Message): Queue[] {
     const out = this.collector;
     out.begin();

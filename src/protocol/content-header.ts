@@ -43,3 +43,6 @@ export const EXPIRATION_FLAG = EXPIRATION;
 export function hasExpiration(raw: Buffer): boolean {
   return (propertyFlags(raw) & EXPIRATION) !== 0;
 }
+
+/** Flag bit of propertyFlags(): the headers table is present. */
+export const HEADERS_FLAG = HEADERS;

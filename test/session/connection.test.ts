@@ -48,16 +48,20 @@ describe('real clients', () => {
     const closed = new Promise<Error>((resolve) => connection.on('error', resolve));
     const channel = await connection.createChannel();
     channel.on('error', () => {});
-    await expect(channel.assertQueue('expiring-q', { expires: 1000 })).rejects.toThrow();
+    await expect(
+      channel.assertQueue('stream-q', { durable: true, arguments: { 'x-queue-type': 'stream' } }),
+    ).rejects.toThrow();
     const err = await closed;
     expect(err.message).toContain('540');
-    expect(err.message).toContain("NOT_IMPLEMENTED - queue argument 'x-expires' is not supported yet");
+    expect(err.message).toContain(
+      "NOT_IMPLEMENTED - queue type 'stream' is not supported; only classic and quorum",
+    );
 
     const client = await new AMQPClient(broker.url).connect();
     const ch = await client.channel();
-    await expect(ch.queueDeclare('prio-q', {}, { 'x-max-priority': 10 })).rejects.toThrow(
-      /NOT_IMPLEMENTED - queue argument 'x-max-priority'/,
-    );
+    await expect(
+      ch.queueDeclare('stream-q2', { durable: true }, { 'x-queue-type': 'stream' }),
+    ).rejects.toThrow(/NOT_IMPLEMENTED - queue type 'stream'/);
   });
 
   it('wrong password: connection.close 403 ACCESS_REFUSED', async () => {

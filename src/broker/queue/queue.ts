@@ -4,6 +4,7 @@
 import { type FieldTable, hasExpiration } from '../../protocol/index.js';
 import type { Store } from '../../store/store.js';
 import type { QueueArguments } from '../arguments.js';
+import { deathReasonOf } from '../dead-letter.js';
 import type { Binding } from '../exchange/exchange.js';
 import { parseExpiration } from '../expiration.js';
 import { Message } from '../message.js';
@@ -47,6 +48,14 @@ export interface QueueEvents {
   readonly memoryPaging: boolean;
   /** Where durable queues record their persistent messages. */
   readonly store: Store;
+  /**
+   * A message leaves a queue that has a dead-letter exchange, for a reason that dead-letters it (an
+   * entry paged out to disk comes as its id). The queue has counted it out; whoever republishes it
+   * removes it from the store afterwards when `inStore`, so that a crash in between loses nothing.
+   */
+  deadLetter(queue: Queue, entry: Message | number, reason: RemovalReason, inStore: boolean): void;
+  /** A queue with x-expires has been unused for that long: it is deleted. */
+  queueExpired(queue: Queue): void;
 }
 
 /** The name a durable queue has in the store: vhost and queue name, which may each contain anything but NUL. */
@@ -160,6 +169,18 @@ export class Queue {
   readonly rejectsPublish: boolean;
   /** x-message-ttl in milliseconds, or -1: the router gives each message its expiry in this queue. */
   readonly messageTtl: number;
+  /** x-dead-letter-exchange and x-dead-letter-routing-key (undefined: none). */
+  readonly deadLetterExchange: string | undefined;
+  readonly deadLetterRoutingKey: string | undefined;
+  /** x-overflow reject-publish-dlx: a refused publish is dead-lettered too. */
+  readonly deadLettersRefused: boolean;
+  /** x-queue-type quorum: deliveries are counted (x-delivery-count) up to deliveryLimit. */
+  readonly quorum: boolean;
+  readonly deliveryLimit: number;
+  /** x-expires in milliseconds (0: none), the timer that deletes the queue once unused that long. */
+  readonly expires: number;
+  private unusedTimer: NodeJS.Timeout | undefined;
+  private lastUsed = Date.now();
   readonly storeKey: string;
   private readonly store: Store;
 
@@ -178,9 +199,16 @@ export class Queue {
     this.store = events.store;
     const { maxLength, maxLengthBytes, overflow, messageTtl } = options.settings;
     this.messageTtl = messageTtl;
+    this.deadLetterExchange = options.settings.deadLetterExchange;
+    this.deadLetterRoutingKey = options.settings.deadLetterRoutingKey;
+    this.deadLettersRefused = overflow === 'reject-publish-dlx' && this.deadLetterExchange !== undefined;
+    this.quorum = options.settings.queueType === 'quorum';
+    this.deliveryLimit = options.settings.deliveryLimit;
+    this.expires = options.settings.expires;
+    this.armUnused();
     this.maxLength = maxLength;
     this.maxLengthBytes = maxLengthBytes;
-    // Without dead-lettering, reject-publish-dlx is reject-publish.
+    // Without a dead-letter exchange, reject-publish-dlx is reject-publish.
     this.rejectsPublish = overflow !== 'drop-head' && (maxLength !== Infinity || maxLengthBytes !== Infinity);
     // A byte limit counts every ready body: none waits on disk, where its size is not kept.
     this.pagesOut = this.persistent && this.store.keepsMessages && maxLengthBytes === Infinity;
@@ -213,7 +241,13 @@ export class Queue {
   /** A routed message arrives. */
   enqueue(message: Message): void {
     // A message with a TTL stays in memory, where its expiry is kept.
-    if (message.stored && this.pagesOut && message.expiresAt === 0 && this.waitsOnDisk()) {
+    if (
+      message.stored &&
+      this.pagesOut &&
+      message.expiresAt === 0 &&
+      (message.persistent || this.quorum) &&
+      this.waitsOnDisk()
+    ) {
       this.ready.push(message.seq);
     } else {
       if (message.inPieces && (this.consumers.length === 0 || this.ready.length >= COMPACT_BEHIND)) {
@@ -331,10 +365,8 @@ export class Queue {
 
   /** A ready entry taken off the queue leaves it for good: its share of the budget, its store record. */
   private discard(entry: ReadyEntry, reason: RemovalReason): void {
-    if (typeof entry === 'number') {
-      this.store.remove(this.storeKey, entry < 0 ? -entry : entry);
-      this.removedBy[reason]++;
-    } else {
+    if (typeof entry === 'number') this.dropStored(entry < 0 ? -entry : entry, reason);
+    else {
       this.readyBytes -= entry.bodySize;
       this.readyInMemory--;
       this.gone(entry, reason);
@@ -388,8 +420,7 @@ export class Queue {
         if (ttl >= 0) {
           message.expiresAt = this.restoredAt + ttl;
           if (message.expiresAt < Date.now()) {
-            this.store.remove(this.storeKey, id);
-            this.removedBy[Removal.expired]++;
+            this.dropStored(id, Removal.expired);
             continue;
           }
         }
@@ -438,6 +469,7 @@ export class Queue {
 
   /** basic.get: the next ready message, or undefined. */
   take(noAck: boolean): { message: Message; redelivered: boolean } | undefined {
+    this.used();
     const message = this.next();
     if (message === undefined) return undefined;
     const got = { message, redelivered: this.nextRedelivered };
@@ -464,11 +496,34 @@ export class Queue {
     this.gone(message, reason);
   }
 
-  /** A message leaves this queue for good: memory budget, store, and the count of its reason. */
+  /**
+   * A message leaves this queue for good: memory budget, store, and the count of its reason; with a
+   * dead-letter exchange, a rejected, expired or dropped one is handed on to be republished first.
+   */
   private gone(message: Message, reason: RemovalReason): void {
     this.events.memoryChange(freed(message.bodySize), -1);
-    if (message.stored && this.persistent) this.store.remove(this.storeKey, message.seq);
     this.removedBy[reason]++;
+    const inStore = message.stored && this.persistent;
+    if (
+      this.deadLetterExchange !== undefined &&
+      reason !== Removal.acked &&
+      deathReasonOf(reason) !== undefined
+    ) {
+      this.events.deadLetter(this, message, reason, inStore);
+    } else if (inStore) this.store.remove(this.storeKey, message.seq);
+  }
+
+  /** The same for a message paged out to disk, known by its id. */
+  private dropStored(id: number, reason: RemovalReason): void {
+    this.removedBy[reason]++;
+    if (this.deadLetterExchange !== undefined && deathReasonOf(reason) !== undefined) {
+      this.events.deadLetter(this, id, reason, true);
+    } else this.store.remove(this.storeKey, id);
+  }
+
+  /** x-overflow reject-publish-dlx: the publish this queue refused is dead-lettered (reason maxlen). */
+  deadLetterRefused(message: Message): void {
+    this.events.deadLetter(this, message, Removal.maxlen, false);
   }
 
   /** A message recovered after a restart, in publish order: left on disk until its turn comes. */
@@ -525,6 +580,8 @@ export class Queue {
       return;
     }
     this.unacked -= messages.length;
+    if (this.quorum) messages = this.countDeliveries(messages);
+    if (messages.length === 0) return;
     let inOrder = true;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
@@ -539,6 +596,21 @@ export class Queue {
     this.armExpiry();
     // Back over a limit: the oldest go, as in RabbitMQ (they are the ones just given back).
     if (this.ready.length > this.maxLength || this.readyBytes > this.maxLengthBytes) this.dropOverLimit();
+  }
+
+  /**
+   * A quorum queue counts the deliveries of each message given back: it goes out again with the count in
+   * its x-delivery-count header, or, past x-delivery-limit, leaves the queue (dead-lettered with reason
+   * delivery_limit when the queue has a dead-letter exchange). Returns the messages that stay.
+   */
+  private countDeliveries(messages: readonly Message[]): Message[] {
+    const staying: Message[] = [];
+    for (const m of messages) {
+      const count = m.deliveryCount + 1;
+      if (count > this.deliveryLimit) this.gone(m, Removal.deliveryLimit);
+      else staying.push(m.withDeliveryCount(count));
+    }
+    return staying;
   }
 
   /** Removes all ready messages; returns how many there were. */
@@ -571,6 +643,7 @@ export class Queue {
     }
     this.consumers.push(consumer);
     this.hadConsumers = true;
+    this.used();
     if (consumer.exclusive) this.exclusiveConsumer = consumer;
     this.dispatch();
   }
@@ -583,8 +656,39 @@ export class Queue {
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     if (this.exclusiveConsumer === consumer) this.exclusiveConsumer = undefined;
     if (this.held !== undefined) this.releaseIfDrained();
-    if (this.consumers.length === 0 && this.autoDelete && this.hadConsumers) this.events.queueUnused(this);
+    if (this.consumers.length === 0) {
+      this.used();
+      if (this.autoDelete && this.hadConsumers) this.events.queueUnused(this);
+    }
   }
+
+  /**
+   * x-expires: the queue was used (declared again, a consumer came or went, a basic.get): its period
+   * starts again, and runs while it has no consumers.
+   */
+  used(): void {
+    if (this.expires === 0) return;
+    this.lastUsed = Date.now();
+    this.armUnused();
+  }
+
+  private armUnused(): void {
+    if (this.expires === 0 || this.deleted) return;
+    if (this.unusedTimer !== undefined) clearTimeout(this.unusedTimer);
+    this.unusedTimer = undefined;
+    if (this.consumers.length > 0) return;
+    const left = this.lastUsed + this.expires - Date.now();
+    this.unusedTimer = setTimeout(this.onUnused, Math.min(MAX_TIMER_MS, Math.max(0, left)));
+    this.unusedTimer.unref();
+  }
+
+  private readonly onUnused = (): void => {
+    this.unusedTimer = undefined;
+    if (this.deleted || this.consumers.length > 0) return;
+    // A period beyond the longest timer is waited out in steps.
+    if (Date.now() < this.lastUsed + this.expires) this.armUnused();
+    else this.events.queueExpired(this);
+  };
 
   /**
    * Drops every ready entry at once, however many: their bodies leave the memory budget in one step (paged
@@ -609,6 +713,8 @@ export class Queue {
     // Its unacked messages are released too: acks for them later change nothing.
     if (this.persistent) this.store.dropQueue(this.storeKey);
     this.deleted = true;
+    if (this.unusedTimer !== undefined) clearTimeout(this.unusedTimer);
+    this.unusedTimer = undefined;
     const count = this.dropReady(Removal.deleted);
     this.removedBy[Removal.deleted] += this.unacked;
     if (this.held !== undefined) this.releaseIfDrained();

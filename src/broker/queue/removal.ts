@@ -17,6 +17,8 @@ export const Removal = {
   deleted: 5,
   /** Its stored record could not be read back (failed its checksum): dropped, as recovery drops one. */
   unreadable: 6,
+  /** Given back more times than a quorum queue's x-delivery-limit allows. */
+  deliveryLimit: 7,
 } as const;
 
 export type RemovalReason = (typeof Removal)[keyof typeof Removal];

@@ -282,6 +282,7 @@ describe('removal reasons', () => {
       purged: 1,
       deleted: 2,
       unreadable: 0,
+      deliveryLimit: 0,
     });
   });
 });
