@@ -206,7 +206,14 @@ describe('large bodies that wait', () => {
     return [read.subarray(1000, 1000 + 40_000), read.subarray(50_000, 50_000 + 30_000)];
   }
   function queue(): Queue {
-    const events = { queueUnused() {}, memoryChange() {}, memoryPaging: false, store: new MemoryStore() };
+    const events = {
+      queueUnused() {},
+      queueExpired() {},
+      deadLetter() {},
+      memoryChange() {},
+      memoryPaging: false,
+      store: new MemoryStore(),
+    };
     return new Queue(
       {
         name: 'q',
