@@ -7,6 +7,7 @@ import {
   encodeBasicProperties,
   type FieldTable,
   type FieldValue,
+  fieldNumber,
   TypedValue,
 } from '../protocol/index.js';
 import { Message } from './message.js';
@@ -77,7 +78,7 @@ export function deadLettered(
   if (at >= 0) {
     const old = deaths[at] as FieldTable;
     deaths.splice(at, 1);
-    entry = { ...old, count: new TypedValue('l', countOf(old.count) + 1) };
+    entry = { ...old, count: new TypedValue('l', (fieldNumber(old.count) ?? 0) + 1) };
   } else {
     entry = {
       count: new TypedValue('l', 1),
@@ -113,7 +114,8 @@ export function deadLettered(
   return { message: copy, routingKeys: routingKey === undefined ? ownKeys : [routingKey], deaths };
 }
 
-function isDeathOf(d: FieldValue, queueName: string, reason: string): boolean {
+/** An x-death entry as a table; undefined for anything else a client may have put in the array. */
+function asTable(d: FieldValue): FieldTable | undefined {
   if (
     d === null ||
     typeof d !== 'object' ||
@@ -121,16 +123,13 @@ function isDeathOf(d: FieldValue, queueName: string, reason: string): boolean {
     Buffer.isBuffer(d) ||
     d instanceof TypedValue
   )
-    return false;
-  const t = d as FieldTable;
-  return t.queue === queueName && t.reason === reason;
+    return undefined;
+  return d as FieldTable;
 }
 
-function countOf(v: FieldValue | undefined): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  if (v instanceof TypedValue && typeof v.value !== 'object') return Number(v.value);
-  return 0;
+function isDeathOf(d: FieldValue, queueName: string, reason: string): boolean {
+  const t = asTable(d);
+  return t !== undefined && t.queue === queueName && t.reason === reason;
 }
 
 /**
@@ -141,15 +140,8 @@ function countOf(v: FieldValue | undefined): number {
  */
 export function isAutomaticCycle(queueName: string, deaths: readonly FieldValue[]): boolean {
   for (const d of deaths) {
-    if (
-      d === null ||
-      typeof d !== 'object' ||
-      Array.isArray(d) ||
-      Buffer.isBuffer(d) ||
-      d instanceof TypedValue
-    )
-      return false;
-    const t = d as FieldTable;
+    const t = asTable(d);
+    if (t === undefined) return false;
     if (t.reason === 'rejected') return false;
     if (t.queue === queueName) return true;
   }

@@ -72,23 +72,32 @@ export class Message {
   }
 
   /**
-   * The message as a quorum queue gives it back after its count-th delivery: the same id and body, the
-   * count in its x-delivery-count header.
+   * The same message (id, body, TTL, store state) with other properties, encoded anew: a copy with its
+   * BCC header removed, or given back by a quorum queue with its x-delivery-count.
    */
-  withDeliveryCount(count: number): Message {
+  withProperties(props: BasicProperties): Message {
     this.compact();
-    const props = this.props;
-    const headers: FieldTable = { ...(props.headers ?? {}), 'x-delivery-count': new TypedValue('l', count) };
     const m = new Message(
       this.exchange,
       this.routingKey,
-      encodeBasicProperties({ ...props, headers }),
+      encodeBasicProperties(props),
       this.content,
       this.seq,
     );
     m.stored = this.stored;
     m.ttl = this.ttl;
     m.expiresAt = this.expiresAt;
+    m.deliveryCount = this.deliveryCount;
+    return m;
+  }
+
+  /** The message as a quorum queue gives it back after its count-th delivery. */
+  withDeliveryCount(count: number): Message {
+    const props = this.props;
+    const m = this.withProperties({
+      ...props,
+      headers: { ...(props.headers ?? {}), 'x-delivery-count': new TypedValue('l', count) },
+    });
     m.deliveryCount = count;
     return m;
   }

@@ -1,10 +1,10 @@
 // Publishing, as a core operation: exchange routing, the store write for a persistent message reaching
 // durable queues, x-overflow reject-publish, per-queue TTL copies, and credit flow. A channel calls it for
 // basic.publish; dead-lettering, the management API's publish and a follower's replay use the same door.
-import { encodeBasicProperties, HEADERS_FLAG, propertyFlags } from '../protocol/index.js';
+import { HEADERS_FLAG, propertyFlags } from '../protocol/index.js';
 import { headerKeys } from './dead-letter.js';
 import type { Exchange } from './exchange/exchange.js';
-import { Message } from './message.js';
+import type { Message } from './message.js';
 import type { Queue, QueueOwner } from './queue/queue.js';
 import type { VirtualHost } from './vhost.js';
 
@@ -97,16 +97,7 @@ function withoutBcc(message: Message): Message {
   const props = message.props;
   const headers = { ...props.headers };
   delete headers.BCC;
-  const copy = new Message(
-    message.exchange,
-    message.routingKey,
-    encodeBasicProperties({ ...props, headers }),
-    message.bodyParts,
-    message.seq,
-  );
-  copy.ttl = message.ttl;
-  copy.expiresAt = message.expiresAt;
-  return copy;
+  return message.withProperties({ ...props, headers });
 }
 
 /** Hands a routed message to its queues (an array the caller gives up), as publish() describes. */
