@@ -14,7 +14,7 @@ import { MAX_TTL } from './expiration.js';
 const INTEGER_TYPES = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l']);
 
 /** An integer field value (of any AMQP integer type), or undefined when it is not an integer. */
-function integerOf(v: FieldValue): bigint | undefined {
+export function integerOf(v: FieldValue): bigint | undefined {
   if (typeof v === 'number') return Number.isInteger(v) ? BigInt(v) : undefined;
   if (typeof v === 'bigint') return v;
   if (v instanceof TypedValue && INTEGER_TYPES.has(v.type)) return BigInt(v.value as number | bigint);
@@ -33,6 +33,10 @@ export interface QueueArguments {
   readonly overflow: Overflow;
   /** x-message-ttl: how long a message may stay in the queue, in milliseconds (-1: for ever). */
   readonly messageTtl: number;
+  /** x-max-priority: the highest message priority the queue orders by (0: none, a plain FIFO). */
+  readonly maxPriority: number;
+  /** x-single-active-consumer: one consumer at a time gets the messages, the next takes over. */
+  readonly singleActiveConsumer: boolean;
 }
 
 export const DEFAULT_QUEUE_ARGUMENTS: QueueArguments = {
@@ -40,6 +44,8 @@ export const DEFAULT_QUEUE_ARGUMENTS: QueueArguments = {
   maxLengthBytes: Number.POSITIVE_INFINITY,
   overflow: 'drop-head',
   messageTtl: -1,
+  maxPriority: 0,
+  singleActiveConsumer: false,
 };
 
 // Queue arguments RabbitMQ checks for equivalence on redeclare.
@@ -60,13 +66,7 @@ const CHECKED_QUEUE_ARGS = [
 ];
 
 // Queue arguments that change behaviour and are not built yet: refused loudly rather than ignored.
-const UNSUPPORTED_QUEUE_ARGS = [
-  'x-dead-letter-exchange',
-  'x-dead-letter-routing-key',
-  'x-expires',
-  'x-max-priority',
-  'x-single-active-consumer',
-];
+const UNSUPPORTED_QUEUE_ARGS = ['x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-expires'];
 
 // Exchange arguments RabbitMQ checks for equivalence on redeclare.
 const CHECKED_EXCHANGE_ARGS = ['alternate-exchange'];
@@ -130,6 +130,21 @@ function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; r
     else if (n > MAX_TTL) return { arg, reason: `{value_too_large,${n}}` };
     else messageTtl = Number(n);
   }
+  // Up to 255 levels, as RabbitMQ; 0 is taken and orders nothing.
+  let maxPriority = 0;
+  const priority = args['x-max-priority'];
+  if (priority !== undefined) {
+    const n = integerOf(priority);
+    if (n === undefined)
+      return { arg: 'x-max-priority', reason: `"expected integer, got ${typeNameOf(priority)}"` };
+    if (n < 0n) return { arg: 'x-max-priority', reason: `{value_negative,${n}}` };
+    if (n > 255n) return { arg: 'x-max-priority', reason: `{max_value_exceeded,${n}}` };
+    maxPriority = Number(n);
+  }
+  const single = args['x-single-active-consumer'];
+  if (single !== undefined && typeof single !== 'boolean') {
+    return { arg: 'x-single-active-consumer', reason: `{unacceptable_type,${typeNameOf(single)}}` };
+  }
   const overflow = args['x-overflow'];
   if (overflow !== undefined) {
     if (typeof overflow !== 'string') {
@@ -144,6 +159,8 @@ function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; r
     maxLengthBytes,
     overflow: (overflow as Overflow | undefined) ?? 'drop-head',
     messageTtl,
+    maxPriority,
+    singleActiveConsumer: single === true,
   };
 }
 
