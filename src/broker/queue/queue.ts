@@ -1,6 +1,8 @@
-// A queue: ready messages in their ready list, consumers served round-robin within their prefetch, the
-// count of messages delivered and not yet acked, TTL, length limits, paging, and the publishers it holds
-// back while its consumers fall behind (credit flow). Every message leaves it with a reason.
+// A queue: ready messages in their ready list (a FIFO, or one per priority level with x-max-priority),
+// consumers served round-robin within their prefetch (the highest x-priority first; one at a time with
+// x-single-active-consumer), the count of messages delivered and not yet acked, TTL, length limits,
+// paging, and the publishers it holds back while its consumers fall behind (credit flow). Every message
+// leaves it with a reason.
 import {
   decodeBasicProperties,
   type FieldTable,
