@@ -14,7 +14,7 @@ import { MAX_TTL } from './expiration.js';
 const INTEGER_TYPES = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l']);
 
 /** An integer field value (of any AMQP integer type), or undefined when it is not an integer. */
-function integerOf(v: FieldValue): bigint | undefined {
+export function integerOf(v: FieldValue): bigint | undefined {
   if (typeof v === 'number') return Number.isInteger(v) ? BigInt(v) : undefined;
   if (typeof v === 'bigint') return v;
   if (v instanceof TypedValue && INTEGER_TYPES.has(v.type)) return BigInt(v.value as number | bigint);
@@ -59,6 +59,10 @@ export interface QueueArguments {
   readonly deliveryLimit: number;
   /** x-dead-letter-strategy of a quorum queue. */
   readonly deadLetterStrategy: DeadLetterStrategy;
+  /** x-max-priority: the highest message priority the queue orders by (0: none, a plain FIFO). */
+  readonly maxPriority: number;
+  /** x-single-active-consumer: one consumer at a time gets the messages, the next takes over. */
+  readonly singleActiveConsumer: boolean;
 }
 
 export const DEFAULT_QUEUE_ARGUMENTS: QueueArguments = {
@@ -72,6 +76,8 @@ export const DEFAULT_QUEUE_ARGUMENTS: QueueArguments = {
   queueType: 'classic',
   deliveryLimit: Number.POSITIVE_INFINITY,
   deadLetterStrategy: 'at-most-once',
+  maxPriority: 0,
+  singleActiveConsumer: false,
 };
 
 // Queue arguments RabbitMQ checks for equivalence on redeclare.
@@ -90,9 +96,6 @@ const CHECKED_QUEUE_ARGS = [
   'x-queue-master-locator',
   'x-queue-version',
 ];
-
-// Queue arguments that change behaviour and are not built yet: refused loudly rather than ignored.
-const UNSUPPORTED_QUEUE_ARGS = ['x-max-priority', 'x-single-active-consumer'];
 
 // Arguments a quorum queue refuses (RabbitMQ: "invalid arg ... of queue type rabbit_quorum_queue").
 const QUORUM_REFUSED_ARGS = ['x-max-priority', 'x-queue-mode', 'x-queue-version'];
@@ -163,11 +166,6 @@ export function parseQueueArguments(
       `invalid arg '${parsed.arg}' for ${what}: ${parsed.reason}`,
     );
   }
-  for (const arg of UNSUPPORTED_QUEUE_ARGS) {
-    if (args[arg] !== undefined) {
-      return amqpError(ReplyCode.NOT_IMPLEMENTED, `queue argument '${arg}' is not supported yet`);
-    }
-  }
   return parsed;
 }
 
@@ -220,6 +218,21 @@ function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; r
     const n = integerOf(limit);
     if (n !== undefined) deliveryLimit = n < 0n ? Number.POSITIVE_INFINITY : Number(n);
   }
+  // Up to 255 levels, as RabbitMQ; 0 is taken and orders nothing.
+  let maxPriority = 0;
+  const priority = args['x-max-priority'];
+  if (priority !== undefined) {
+    const n = integerOf(priority);
+    if (n === undefined)
+      return { arg: 'x-max-priority', reason: `"expected integer, got ${typeNameOf(priority)}"` };
+    if (n < 0n) return { arg: 'x-max-priority', reason: `{value_negative,${n}}` };
+    if (n > 255n) return { arg: 'x-max-priority', reason: `{max_value_exceeded,${n}}` };
+    maxPriority = Number(n);
+  }
+  const single = args['x-single-active-consumer'];
+  if (single !== undefined && typeof single !== 'boolean') {
+    return { arg: 'x-single-active-consumer', reason: `{unacceptable_type,${typeNameOf(single)}}` };
+  }
   const overflow = args['x-overflow'];
   if (overflow !== undefined) {
     if (typeof overflow !== 'string') {
@@ -241,6 +254,8 @@ function readQueueArguments(args: FieldTable): QueueArguments | { arg: string; r
     deliveryLimit,
     // The at-least-once strategy applies to quorum queues with drop-head (RabbitMQ falls back otherwise).
     deadLetterStrategy: quorum && strategy === 'at-least-once' ? 'at-least-once' : 'at-most-once',
+    maxPriority,
+    singleActiveConsumer: single === true,
   };
 }
 

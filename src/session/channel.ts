@@ -6,7 +6,7 @@ import { amqpError, notImplemented, truncateShortstr } from '../broker/errors.js
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { parseExpiration } from '../broker/expiration.js';
 import { Message } from '../broker/message.js';
-import { Consumer, type DeliveryChannel } from '../broker/queue/consumer.js';
+import { Consumer, consumerPriorityOf, type DeliveryChannel } from '../broker/queue/consumer.js';
 import type { Queue, QueueOwner } from '../broker/queue/queue.js';
 import { Removal } from '../broker/queue/removal.js';
 import { type PublishOutcome, publish } from '../broker/router.js';
@@ -586,14 +586,22 @@ export class Channel implements DeliveryChannel {
     if (name instanceof ProtocolError) return name;
     const queue = this.vhost.queueFor(name, this.connection);
     if (queue instanceof ProtocolError) return queue;
-    if (args['x-priority'] !== undefined) {
-      return notImplemented(MethodId.BasicConsume, "consumer argument 'x-priority' is not supported yet");
+    const priority = consumerPriorityOf(args);
+    if (typeof priority !== 'number') {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `invalid arg 'x-priority' for queue '${queue.name}' in vhost '${this.vhost.name}': ${priority.reason}`,
+      );
     }
     const tag = requestedTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : requestedTag;
     if (this.consumers.has(tag)) {
       return amqpError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
     }
-    if (queue.hasExclusiveConsumer || (exclusive && queue.consumerCount > 0)) {
+    // An exclusive consumer is refused on a single-active-consumer queue, as in RabbitMQ.
+    if (
+      queue.hasExclusiveConsumer ||
+      (exclusive && (queue.consumerCount > 0 || queue.singleActiveConsumer))
+    ) {
       return amqpError(
         ReplyCode.ACCESS_REFUSED,
         `queue '${queue.name}' in vhost '${this.vhost.name}' in exclusive use`,

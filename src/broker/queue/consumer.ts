@@ -1,6 +1,7 @@
 // A consumer: a subscription of one channel to one queue (basic.consume). The core sees the channel only
 // through DeliveryChannel, which the session's channel implements.
 import type { FieldTable } from '../../protocol/index.js';
+import { integerOf, typeNameOf } from '../arguments.js';
 import type { Message } from '../message.js';
 import type { Queue, QueueOwner } from './queue.js';
 
@@ -15,9 +16,26 @@ export interface DeliveryChannel {
   cancelledByBroker(consumer: Consumer): void;
 }
 
+/**
+ * The x-priority consumer argument: an integer of any type (0 without one), or, for another value, the
+ * reason RabbitMQ gives for refusing it ("invalid arg 'x-priority' for queue ...: REASON").
+ */
+export function consumerPriorityOf(args: FieldTable): number | { reason: string } {
+  const v = args['x-priority'];
+  if (v === undefined) return 0;
+  const n = integerOf(v);
+  if (n === undefined) return { reason: `"expected integer, got ${typeNameOf(v)}"` };
+  return Number(n);
+}
+
 export class Consumer {
   /** Unacked deliveries to this consumer (for its per-consumer prefetch). */
   unacked = 0;
+  /**
+   * x-priority: consumers of a higher priority with room take the messages first, round-robin among
+   * equals (the channel has checked the argument before the consumer is made).
+   */
+  readonly priority: number;
 
   constructor(
     readonly tag: string,
@@ -28,7 +46,10 @@ export class Consumer {
     /** basic.qos prefetch-count with global=false at the time of basic.consume; 0 is no limit. */
     readonly prefetchCount: number,
     readonly arguments_: FieldTable,
-  ) {}
+  ) {
+    const priority = consumerPriorityOf(arguments_);
+    this.priority = typeof priority === 'number' ? priority : 0;
+  }
 
   /** Whether the consumer may be given a message now (prefetch room, channel and socket able to take it). */
   canTake(): boolean {

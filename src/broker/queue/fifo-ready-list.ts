@@ -5,6 +5,11 @@ import { Deque } from './deque.js';
 import { entrySeq, type ReadyEntry, type ReadyList } from './ready-list.js';
 
 export class FifoReadyList extends Deque<ReadyEntry> implements ReadyList {
+  /** One level: the priority is not looked at (a call V8 inlines into the ring buffer's push). */
+  add(entry: ReadyEntry, _priority: number): void {
+    this.push(entry);
+  }
+
   /**
    * One pass over the messages and over the ready entries older than the newest of them, however many
    * come back at once (a channel closing with a million unacked): requeued messages are nearly always

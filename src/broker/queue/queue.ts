@@ -1,7 +1,14 @@
-// A queue: ready messages in their ready list, consumers served round-robin within their prefetch, the
-// count of messages delivered and not yet acked, TTL, length limits, paging, and the publishers it holds
-// back while its consumers fall behind (credit flow). Every message leaves it with a reason.
-import { type FieldTable, hasExpiration } from '../../protocol/index.js';
+// A queue: ready messages in their ready list (a FIFO, or one per priority level with x-max-priority),
+// consumers served round-robin within their prefetch (the highest x-priority first; one at a time with
+// x-single-active-consumer), the count of messages delivered and not yet acked, TTL, length limits,
+// paging, and the publishers it holds back while its consumers fall behind (credit flow). Every message
+// leaves it with a reason.
+import {
+  decodeBasicProperties,
+  type FieldTable,
+  hasExpiration,
+  ProtocolError,
+} from '../../protocol/index.js';
 import type { Store } from '../../store/store.js';
 import type { QueueArguments } from '../arguments.js';
 import { deathReasonOf } from '../dead-letter.js';
@@ -11,6 +18,7 @@ import { Message } from '../message.js';
 import type { Publisher } from '../router.js';
 import type { Consumer } from './consumer.js';
 import { FifoReadyList } from './fifo-ready-list.js';
+import { levelOf, PriorityReadyList, priorityLevel } from './priority-ready-list.js';
 import type { ReadyEntry, ReadyList } from './ready-list.js';
 import { REMOVAL_NAMES, Removal, type RemovalCounts, type RemovalReason } from './removal.js';
 
@@ -125,7 +133,10 @@ export class Queue {
   readonly autoDelete: boolean;
   /** The arguments as declared. */
   readonly arguments_: FieldTable;
-  readonly ready: ReadyList = new FifoReadyList();
+  /** A FIFO, or with x-max-priority a FIFO per priority level. */
+  readonly ready: ReadyList;
+  /** x-max-priority (0: none): the level a message is added at is its priority, at most this. */
+  private readonly maxPriority: number;
   /** Body bytes of the ready messages held in memory (not those paged out): their share of the budget. */
   private readyBytes = 0;
   /** Ready messages in memory (not the ids of paged ones): what they count in the memory budget. */
@@ -148,6 +159,22 @@ export class Queue {
   /** Set by next(): whether the message it returned had been delivered before. */
   private nextRedelivered = false;
   private exclusiveConsumer: Consumer | undefined;
+  /**
+   * Consumers are kept by x-priority, highest first, and by registration within one priority. With
+   * consumers of different priorities, or a single active consumer, dispatch picks through
+   * pickOrdered(); else it goes round-robin over them all, as before there were priorities.
+   */
+  private ordered = false;
+  /** x-single-active-consumer: the one consumer that gets the messages (undefined without consumers). */
+  readonly singleActiveConsumer: boolean;
+  private activeConsumer: Consumer | undefined;
+  /**
+   * With consumers of different priorities: where each run of one priority starts in consumers (and the
+   * end of the last), and the round-robin position within each.
+   */
+  private groupStarts: number[] = [];
+  private groupNext: number[] = [];
+  private groupPriorities: number[] = [];
   /** Publishers held back while this queue's consumers are behind (credit flow). */
   private held: Set<Publisher> | undefined;
   /** Deliveries since windowStart, and in the window before it: how fast the consumers take messages. */
@@ -197,7 +224,12 @@ export class Queue {
     this.persistent = this.durable && this.exclusiveOwner === undefined;
     this.storeKey = storeKey(this.vhost, this.name);
     this.store = events.store;
-    const { maxLength, maxLengthBytes, overflow, messageTtl } = options.settings;
+    const { maxLength, maxLengthBytes, overflow, messageTtl, maxPriority, singleActiveConsumer } =
+      options.settings;
+    this.maxPriority = maxPriority;
+    this.ready = maxPriority > 0 ? new PriorityReadyList(maxPriority) : new FifoReadyList();
+    this.singleActiveConsumer = singleActiveConsumer;
+    this.ordered = singleActiveConsumer;
     this.messageTtl = messageTtl;
     this.deadLetterExchange = options.settings.deadLetterExchange;
     this.deadLetterRoutingKey = options.settings.deadLetterRoutingKey;
@@ -240,6 +272,7 @@ export class Queue {
 
   /** A routed message arrives. */
   enqueue(message: Message): void {
+    const priority = this.maxPriority === 0 ? 0 : priorityLevel(message, this.maxPriority);
     // A message with a TTL stays in memory, where its expiry is kept.
     if (
       message.stored &&
@@ -248,12 +281,12 @@ export class Queue {
       (message.persistent || this.quorum) &&
       this.waitsOnDisk()
     ) {
-      this.ready.push(message.seq);
+      this.ready.add(message.seq, priority);
     } else {
       if (message.inPieces && (this.consumers.length === 0 || this.ready.length >= COMPACT_BEHIND)) {
         message.compact();
       }
-      this.ready.push(message);
+      this.ready.add(message, priority);
       this.readyBytes += message.bodySize;
       this.readyInMemory++;
       this.events.memoryChange(message.bodySize, 1);
@@ -438,14 +471,17 @@ export class Queue {
     try {
       const consumers = this.consumers;
       while (this.ready.length > 0 && consumers.length > 0) {
-        const n = consumers.length;
         let consumer: Consumer | undefined;
-        for (let k = 0; k < n; k++) {
-          const c = consumers[(this.nextConsumer + k) % n];
-          if (c.canTake()) {
-            consumer = c;
-            this.nextConsumer = (this.nextConsumer + k + 1) % n;
-            break;
+        if (this.ordered) consumer = this.pickOrdered();
+        else {
+          const n = consumers.length;
+          for (let k = 0; k < n; k++) {
+            const c = consumers[(this.nextConsumer + k) % n];
+            if (c.canTake()) {
+              consumer = c;
+              this.nextConsumer = (this.nextConsumer + k + 1) % n;
+              break;
+            }
           }
         }
         if (!consumer) break;
@@ -465,6 +501,74 @@ export class Queue {
     }
     if (this.ready.length > 0) this.armExpiry();
     if (this.held !== undefined) this.releaseIfDrained();
+  }
+
+  /**
+   * The consumer the next message goes to, or undefined when none can take it now. A single active
+   * consumer gets every message, and while it has no room they wait for it (the others are not asked).
+   * Else: the consumers of the highest priority that have room, round-robin among them; those of a lower
+   * priority only when every higher one is blocked (prefetch full, socket congested, channel closing).
+   */
+  private pickOrdered(): Consumer | undefined {
+    if (this.singleActiveConsumer) {
+      const active = this.activeConsumer;
+      return active?.canTake() ? active : undefined;
+    }
+    const consumers = this.consumers;
+    const starts = this.groupStarts;
+    const next = this.groupNext;
+    for (let g = 0; g < next.length; g++) {
+      const start = starts[g];
+      const n = starts[g + 1] - start;
+      const from = next[g];
+      for (let k = 0; k < n; k++) {
+        const i = (from + k) % n;
+        const c = consumers[start + i];
+        if (c.canTake()) {
+          next[g] = (i + 1) % n;
+          return c;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * After consumers came or went: whether dispatch needs pickOrdered() (a single active consumer, or
+   * consumers of more than one priority) and, for priorities, the runs of each (a run keeps its
+   * round-robin position).
+   */
+  private regroup(): void {
+    const consumers = this.consumers;
+    const n = consumers.length;
+    const prioritised = n > 1 && consumers[0].priority !== consumers[n - 1].priority;
+    this.ordered = this.singleActiveConsumer || prioritised;
+    if (!prioritised) {
+      if (this.groupNext.length > 0) {
+        this.groupStarts = [];
+        this.groupNext = [];
+        this.groupPriorities = [];
+      }
+      return;
+    }
+    const kept = new Map<number, number>();
+    for (let g = 0; g < this.groupNext.length; g++) kept.set(this.groupPriorities[g], this.groupNext[g]);
+    const starts: number[] = [];
+    const priorities: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i === 0 || consumers[i].priority !== consumers[i - 1].priority) {
+        starts.push(i);
+        priorities.push(consumers[i].priority);
+      }
+    }
+    starts.push(n);
+    const next: number[] = [];
+    for (let g = 0; g < priorities.length; g++) {
+      next.push((kept.get(priorities[g]) ?? 0) % (starts[g + 1] - starts[g]));
+    }
+    this.groupStarts = starts;
+    this.groupNext = next;
+    this.groupPriorities = priorities;
   }
 
   /** basic.get: the next ready message, or undefined. */
@@ -529,7 +633,19 @@ export class Queue {
   /** A message recovered after a restart, in publish order: left on disk until its turn comes. */
   restorePaged(messageId: number, delivered: boolean): void {
     if (this.restoredAt === 0) this.restoredAt = Date.now();
-    this.ready.push(delivered ? -messageId : messageId);
+    const priority = this.maxPriority === 0 ? 0 : this.storedPriority(messageId);
+    this.ready.add(delivered ? -messageId : messageId, priority);
+  }
+
+  /**
+   * The priority level of a stored message, read back from its record (a priority queue's recovery reads
+   * each of its messages once for it). One that cannot be read goes at level 0: its turn drops it.
+   */
+  private storedPriority(messageId: number): number {
+    const stored = this.store.read(messageId);
+    if (stored === undefined) return 0;
+    const props = decodeBasicProperties(stored.properties);
+    return props instanceof ProtocolError ? 0 : levelOf(props.priority, this.maxPriority);
   }
 
   /** Drops the messages at the head whose TTL has run out. */
@@ -641,7 +757,17 @@ export class Queue {
       this.deliveredLastWindow = FLOW_MIN_DELIVERIES;
       this.deliveredBytesLastWindow = 0;
     }
-    this.consumers.push(consumer);
+    // By priority, highest first, then in registration order: with no priorities, at the end.
+    const consumers = this.consumers;
+    let at = consumers.length;
+    while (at > 0 && consumers[at - 1].priority < consumer.priority) at--;
+    if (at === consumers.length) consumers.push(consumer);
+    else {
+      consumers.splice(at, 0, consumer);
+      if (this.nextConsumer >= at && consumers.length > 1) this.nextConsumer++;
+    }
+    if (this.singleActiveConsumer && this.activeConsumer === undefined) this.activeConsumer = consumer;
+    if (this.ordered || consumers.length > 1) this.regroup();
     this.hadConsumers = true;
     this.used();
     if (consumer.exclusive) this.exclusiveConsumer = consumer;
@@ -655,6 +781,14 @@ export class Queue {
     if (this.nextConsumer > i) this.nextConsumer--;
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     if (this.exclusiveConsumer === consumer) this.exclusiveConsumer = undefined;
+    if (this.ordered) this.regroup();
+    if (this.activeConsumer === consumer) {
+      // The next in line takes over: the highest priority, then the first registered. Unacked
+      // deliveries of a channel that closed were given back before its consumers went, so the new one
+      // gets them first, in their places.
+      this.activeConsumer = this.consumers[0];
+      this.dispatch();
+    }
     if (this.held !== undefined) this.releaseIfDrained();
     if (this.consumers.length === 0) {
       this.used();

@@ -1,7 +1,7 @@
 // A queue's ready messages, in the order they go out. The queue decides what an entry is (a message in
 // memory, or the id of a stored one waiting on disk) and accounts for them; a ready list only orders
-// them. The classic queue's is a FIFO (fifo-ready-list.ts); a priority queue or a stream is another
-// implementation of this interface.
+// them. The classic queue's is a FIFO (fifo-ready-list.ts); a priority queue's (x-max-priority) is a
+// FIFO per priority level (priority-ready-list.ts).
 import type { Message } from '../message.js';
 
 /**
@@ -22,8 +22,12 @@ export interface ReadyList {
   readonly length: number;
   /** Whether the entry the last shift() returned had been delivered before (it goes out redelivered). */
   readonly shiftedMarked: boolean;
-  /** A new arrival. */
-  push(entry: ReadyEntry): void;
+  /**
+   * A new arrival, with its priority (read from the message's properties by the queue, which has them
+   * also for an entry that is the id of a stored message): a priority list orders by it, a FIFO ignores
+   * it. The queue passes 0 when it has no x-max-priority.
+   */
+  add(entry: ReadyEntry, priority: number): void;
   /** Takes the entry that goes out next. */
   shift(): ReadyEntry | undefined;
   /** The entry that goes out next, left in place. */
