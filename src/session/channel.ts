@@ -50,6 +50,13 @@ import {
   writeTxSelectOk,
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
+import {
+  REPLY_TO,
+  REPLY_TO_FLAG,
+  REPLY_TO_PREFIX,
+  type ReplyConsumer,
+  withReplyTo,
+} from './direct-reply-to.js';
 
 type ChannelState = 'open' | 'closing' | 'closed';
 
@@ -84,7 +91,7 @@ const KEEP_PIECES_FROM = 32 * 1024;
 
 export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
-export class Channel implements DeliveryChannel {
+export class Channel implements DeliveryChannel, ReplyConsumer {
   private state: ChannelState = 'open';
   private readonly vhost: VirtualHost;
 
@@ -110,6 +117,9 @@ export class Channel implements DeliveryChannel {
   /** In delivery-tag order (Map keeps insertion order), so `multiple` acks walk from the front. */
   private readonly unacked = new Map<number, Delivery>();
   private mostRecentQueue = '';
+  /** The direct reply-to consumer (basic.consume on amq.rabbitmq.reply-to): its tag and reply name. */
+  private replyConsumerTag: string | undefined;
+  private replyName: string | undefined;
 
   private confirmMode = false;
   private storeConfirmsPending = 0;
@@ -198,9 +208,11 @@ export class Channel implements DeliveryChannel {
       case MethodId.BasicReject:
         return this.settle(m.deliveryTag, false, false, m.requeue);
       case MethodId.BasicConsume:
+        if (m.queue === REPLY_TO) return this.consumeReplyTo(m.consumerTag, m.noAck, m.noWait);
         return this.consume(m.queue, m.consumerTag, m.noAck, m.exclusive, m.noWait, m.arguments);
       case MethodId.BasicCancel:
-        this.cancel(m.consumerTag);
+        if (m.consumerTag === this.replyConsumerTag) this.cancelReplyTo();
+        else this.cancel(m.consumerTag);
         if (!m.noWait) writeBasicCancelOk(w, ch, m.consumerTag);
         break;
       case MethodId.BasicGet:
@@ -250,6 +262,11 @@ export class Channel implements DeliveryChannel {
         break;
 
       case MethodId.QueueDeclare: {
+        if (m.queue === REPLY_TO || m.queue.startsWith(REPLY_TO_PREFIX)) {
+          const err = this.declareReplyTo(m.queue, m.noWait);
+          if (err) return err;
+          break;
+        }
         const q = this.vhost.declareQueue(
           m.queue,
           m.passive,
@@ -440,7 +457,7 @@ export class Channel implements DeliveryChannel {
         ),
       );
     }
-    const message = new Message(
+    let message = new Message(
       exchangeName,
       this.publishRoutingKey,
       content.subarray(0, this.propertiesLength),
@@ -448,6 +465,18 @@ export class Channel implements DeliveryChannel {
     );
     // As RabbitMQ: a user-id property must name the user the connection authenticated as.
     const flags = propertyFlags(message.properties);
+    if ((flags & REPLY_TO_FLAG) !== 0 && message.props.replyTo === REPLY_TO) {
+      // A request of a direct reply-to client: its reply_to names this channel's reply consumer.
+      if (this.replyName === undefined) {
+        return withPublish(amqpError(ReplyCode.PRECONDITION_FAILED, 'fast reply consumer does not exist'));
+      }
+      message = new Message(
+        message.exchange,
+        message.routingKey,
+        withReplyTo(message.properties, this.replyName),
+        message.bodyParts,
+      );
+    }
     if ((flags & USER_ID_FLAG) !== 0 && message.props.userId !== this.connection.user) {
       return withPublish(
         amqpError(
@@ -541,7 +570,10 @@ export class Channel implements DeliveryChannel {
 
   /** Publishes through the core's router; a mandatory publish no queue took is returned. */
   private route(exchange: Exchange, message: Message, mandatory: boolean): PublishOutcome {
-    const outcome = publish(this.vhost, exchange, message, this.connection);
+    const outcome =
+      message.exchange === '' && message.routingKey.startsWith(REPLY_TO_PREFIX)
+        ? this.connection.replyTo.route(message)
+        : publish(this.vhost, exchange, message, this.connection);
     // Refused by its queues is not unroutable: no basic.return (the publisher's nack says it).
     if (outcome === 'unroutable' && mandatory) {
       writeBasicReturn(
@@ -612,6 +644,59 @@ export class Channel implements DeliveryChannel {
     if (!consumer) return;
     this.consumers.delete(tag);
     consumer.queue.removeConsumer(consumer);
+  }
+
+  // Direct reply-to
+
+  /** basic.consume on amq.rabbitmq.reply-to: one no-ack consumer per channel (RabbitMQ's texts). */
+  private consumeReplyTo(requestedTag: string, noAck: boolean, noWait: boolean): ProtocolError | undefined {
+    if (requestedTag !== '' && this.consumers.has(requestedTag)) {
+      return amqpError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${requestedTag}'`);
+    }
+    if (!noAck) return amqpError(ReplyCode.PRECONDITION_FAILED, 'reply consumer cannot acknowledge');
+    if (this.replyConsumerTag !== undefined) {
+      return amqpError(ReplyCode.PRECONDITION_FAILED, 'reply consumer already set');
+    }
+    const tag = requestedTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : requestedTag;
+    this.replyConsumerTag = tag;
+    this.replyName = this.connection.replyTo.register(this);
+    if (!noWait) writeBasicConsumeOk(this.writer, this.number, tag);
+    this.connection.scheduleFlush();
+    return undefined;
+  }
+
+  private cancelReplyTo(): void {
+    if (this.replyName !== undefined) this.connection.replyTo.unregister(this.replyName);
+    this.replyConsumerTag = undefined;
+    this.replyName = undefined;
+  }
+
+  /**
+   * queue.declare of amq.rabbitmq.reply-to or of a reply name: passive or not, it creates nothing. The
+   * pseudo-queue and a reply name whose consumer is there answer 0 messages, 1 consumer (RabbitMQ);
+   * any other reply name is not found.
+   */
+  private declareReplyTo(name: string, noWait: boolean): ProtocolError | undefined {
+    if (name !== REPLY_TO && !this.connection.replyTo.exists(name)) return this.vhost.noQueue(name);
+    this.mostRecentQueue = name;
+    if (!noWait) writeQueueDeclareOk(this.writer, this.number, name, 0, 1);
+    return undefined;
+  }
+
+  /** A reply to this channel's reply consumer: delivered at once, nothing to ack. */
+  deliverReply(message: Message): void {
+    if (this.state !== 'open' || this.replyConsumerTag === undefined) return;
+    writeBasicDeliver(
+      this.writer,
+      this.number,
+      this.replyConsumerTag,
+      ++this.deliveryTag,
+      false,
+      message.exchange,
+      message.routingKey,
+    );
+    this.writeContent(message);
+    this.connection.scheduleFlush();
   }
 
   /** The queue of this consumer was deleted: tell the client if it asked to be told (consumer_cancel_notify). */
@@ -827,6 +912,7 @@ export class Channel implements DeliveryChannel {
     this.unacked.clear();
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
+    this.cancelReplyTo();
     for (const q of queues) q.dispatch();
   }
 }

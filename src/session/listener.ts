@@ -71,6 +71,7 @@ export class Listener implements ConnectionHost {
         'connection.blocked': true,
         authentication_failure_close: true,
         per_consumer_qos: true,
+        direct_reply_to: true,
       },
     };
   }
