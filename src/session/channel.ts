@@ -20,6 +20,7 @@ import {
   ProtocolError,
   propertyFlags,
   ReplyCode,
+  TypedValue,
   USER_ID_FLAG,
   writeBasicAck,
   writeBasicCancel,
@@ -68,6 +69,10 @@ interface Delivery {
   readonly consumer: Consumer | undefined;
   /** Acked, nacked or rejected inside a transaction that is not committed yet. */
   txPending: boolean;
+  /** performance.now() when it was delivered. */
+  readonly deliveredAt: number;
+  /** Its consumer timeout in milliseconds; 0: none. */
+  readonly timeout: number;
 }
 
 interface TxPublish {
@@ -120,6 +125,9 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
   /** The direct reply-to consumer (basic.consume on amq.rabbitmq.reply-to): its tag and reply name. */
   private replyConsumerTag: string | undefined;
   private replyName: string | undefined;
+  /** The periodic check of unacked deliveries' ages, while there are any with a consumer timeout. */
+  private timeoutCheck: NodeJS.Timeout | undefined;
+  private shortestTimeout = Number.POSITIVE_INFINITY;
 
   private confirmMode = false;
   private storeConfirmsPending = 0;
@@ -718,7 +726,17 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
   deliver(consumer: Consumer, message: Message, redelivered: boolean): void {
     const tag = ++this.deliveryTag;
     if (!consumer.noAck) {
-      this.unacked.set(tag, { tag, message, queue: consumer.queue, consumer, txPending: false });
+      const timeout = this.consumerTimeoutOf(consumer.queue, consumer.arguments_);
+      this.unacked.set(tag, {
+        tag,
+        message,
+        queue: consumer.queue,
+        consumer,
+        txPending: false,
+        deliveredAt: performance.now(),
+        timeout,
+      });
+      if (timeout > 0) this.watchTimeouts(timeout);
       consumer.unacked++;
       this.consumerUnacked++;
     }
@@ -746,7 +764,17 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
     } else {
       const tag = ++this.deliveryTag;
       if (!noAck) {
-        this.unacked.set(tag, { tag, message: got.message, queue, consumer: undefined, txPending: false });
+        const timeout = this.consumerTimeoutOf(queue, undefined);
+        this.unacked.set(tag, {
+          tag,
+          message: got.message,
+          queue,
+          consumer: undefined,
+          txPending: false,
+          deliveredAt: performance.now(),
+          timeout,
+        });
+        if (timeout > 0) this.watchTimeouts(timeout);
       }
       const m = got.message;
       writeBasicGetOk(
@@ -768,6 +796,56 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
   resumeDeliveries(): void {
     for (const c of this.consumers.values()) c.queue.dispatch();
   }
+
+  // Consumer timeout
+
+  /**
+   * The consumer timeout of a delivery: the consumer's x-consumer-timeout argument, else its queue's,
+   * else the broker's (RabbitMQ 4.x's precedence). A get has no consumer arguments.
+   */
+  private consumerTimeoutOf(queue: Queue, consumerArgs: FieldTable | undefined): number {
+    const own = consumerArgs === undefined ? undefined : timeoutArgument(consumerArgs);
+    return own ?? timeoutArgument(queue.arguments_) ?? this.connection.consumerTimeout;
+  }
+
+  /**
+   * Checks the age of unacked deliveries periodically while there are any: one timer per channel,
+   * not one per delivery, at a quarter of the shortest timeout seen (at most a minute).
+   */
+  private watchTimeouts(timeout: number): void {
+    if (timeout >= this.shortestTimeout && this.timeoutCheck !== undefined) return;
+    if (timeout < this.shortestTimeout) this.shortestTimeout = timeout;
+    clearInterval(this.timeoutCheck);
+    this.timeoutCheck = setInterval(
+      this.checkTimeouts,
+      Math.min(60_000, Math.max(10, this.shortestTimeout / 4)),
+    );
+    this.timeoutCheck.unref();
+  }
+
+  private readonly checkTimeouts = (): void => {
+    if (this.unacked.size === 0 || this.state !== 'open') {
+      clearInterval(this.timeoutCheck);
+      this.timeoutCheck = undefined;
+      return;
+    }
+    const now = performance.now();
+    // In delivery order, so oldest first: past the shortest timeout's age, none can have timed out.
+    for (const d of this.unacked.values()) {
+      const age = now - d.deliveredAt;
+      if (age < this.shortestTimeout) return;
+      if (d.timeout > 0 && age >= d.timeout) {
+        // As RabbitMQ: the channel is closed and its unacked messages go back to their queues.
+        this.closeWithError(
+          amqpError(
+            ReplyCode.PRECONDITION_FAILED,
+            `delivery acknowledgement on channel ${this.number} timed out. Timeout value used: ${d.timeout} ms. This timeout value can be configured, see consumers doc guide to learn more`,
+          ),
+        );
+        return;
+      }
+    }
+  };
 
   // Acks
 
@@ -913,6 +991,8 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
     this.cancelReplyTo();
+    clearInterval(this.timeoutCheck);
+    this.timeoutCheck = undefined;
     for (const q of queues) q.dispatch();
   }
 }
@@ -936,6 +1016,14 @@ function requeueDeliveries(deliveries: Iterable<Delivery>): Iterable<Queue> {
   }
   for (const [queue, messages] of byQueue) queue.requeue(messages);
   return byQueue.keys();
+}
+
+/** An x-consumer-timeout argument in milliseconds, when it is a positive integer. */
+function timeoutArgument(args: FieldTable): number | undefined {
+  const v = args['x-consumer-timeout'];
+  if (v === undefined) return undefined;
+  const n = v instanceof TypedValue ? Number(v.value) : typeof v === 'bigint' ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 function withPublish(err: ProtocolError): ProtocolError {

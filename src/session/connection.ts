@@ -45,6 +45,8 @@ export interface ConnectionHost {
   readonly frameMax: number;
   readonly heartbeat: number;
   readonly handshakeTimeoutMs: number;
+  /** How long a delivery may stay unacked before its channel is closed, in milliseconds; 0: for ever. */
+  readonly consumerTimeout: number;
   readonly log: Log;
   serverProperties(): FieldTable;
   connectionClosed(connection: Connection): void;
@@ -191,6 +193,11 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
 
   private get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** The broker's consumer timeout in milliseconds (0: none); queues and consumers may set their own. */
+  get consumerTimeout(): number {
+    return this.host.consumerTimeout;
   }
 
   get store(): Store {
