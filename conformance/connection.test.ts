@@ -90,6 +90,16 @@ t.test(
       for (const [key, value] of Object.entries(capabilities)) {
         t.type(value, 'boolean', `capability ${key} is a boolean`);
       }
+      // The extensions clients look for before using them (the Java client's consumer priorities,
+      // RPC helpers' direct reply-to).
+      for (const key of [
+        'consumer_priorities',
+        'direct_reply_to',
+        'publisher_confirms',
+        'per_consumer_qos',
+      ]) {
+        t.equal(capabilities[key], true, `capability ${key} is advertised`);
+      }
     }
   },
 );

@@ -16,6 +16,15 @@ Options:
   --in-memory          keep nothing on disk (durable things are gone after a restart)
   --no-fsync           write to disk without fsync: survives a crash of warren, not of the machine
   --log-level <level>  fatal, error, warn, info, debug, trace or silent (default info)
+  --consumer-timeout <ms>
+                       close a channel whose delivery stays unacked longer than this (default
+                       1800000, 30 minutes, as RabbitMQ; 0 never); queues and consumers may set
+                       their own with the x-consumer-timeout argument
+  --server-product <name>, --server-version <version>, --server-platform <text>,
+  --server-copyright <text>, --server-information <text>, --cluster-name <name>
+                       what connection.start tells clients of the server (default: product RabbitMQ,
+                       version 4.0.0, information naming warren; clients such as Celery choose
+                       their behaviour by product and version)
   -h, --help           show this help
   -v, --version        print the version
 `;
@@ -32,6 +41,13 @@ let values: {
   'data-dir'?: string;
   'in-memory'?: boolean;
   'no-fsync'?: boolean;
+  'consumer-timeout'?: string;
+  'server-product'?: string;
+  'server-version'?: string;
+  'server-platform'?: string;
+  'server-copyright'?: string;
+  'server-information'?: string;
+  'cluster-name'?: string;
   help?: boolean;
   version?: boolean;
 };
@@ -44,6 +60,13 @@ try {
       'data-dir': { type: 'string' },
       'in-memory': { type: 'boolean' },
       'no-fsync': { type: 'boolean' },
+      'consumer-timeout': { type: 'string' },
+      'server-product': { type: 'string' },
+      'server-version': { type: 'string' },
+      'server-platform': { type: 'string' },
+      'server-copyright': { type: 'string' },
+      'server-information': { type: 'string' },
+      'cluster-name': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -68,6 +91,11 @@ const level = values['log-level'] ?? 'info';
 if (!levels.includes(level)) fail(`unknown log level '${level}'`);
 const port = values.port === undefined ? 5672 : Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port '${values.port}'`);
+
+const consumerTimeout =
+  values['consumer-timeout'] === undefined ? undefined : Number(values['consumer-timeout']);
+if (consumerTimeout !== undefined && (!Number.isInteger(consumerTimeout) || consumerTimeout < 0))
+  fail(`invalid consumer timeout '${values['consumer-timeout']}'`);
 
 if (values['in-memory'] && values['data-dir'] !== undefined)
   fail('--in-memory and --data-dir exclude each other');
@@ -99,6 +127,15 @@ startBroker({
   logger,
   dataDir,
   fsync: !values['no-fsync'],
+  consumerTimeout,
+  serverIdentity: {
+    product: values['server-product'],
+    version: values['server-version'],
+    platform: values['server-platform'],
+    copyright: values['server-copyright'],
+    information: values['server-information'],
+    clusterName: values['cluster-name'],
+  },
 }).then(
   (started) => {
     running = started;

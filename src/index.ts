@@ -1,12 +1,18 @@
 // The public API: start a broker in-process, e.g. from a test suite.
 import { Broker, type BrokerOptions } from './broker/broker.js';
-import { Listener } from './session/listener.js';
+import { Listener, type ListenerOptions } from './session/listener.js';
 
 export { Broker, type BrokerOptions, type User, VERSION } from './broker/broker.js';
 export type { Log } from './log.js';
-export { Listener } from './session/listener.js';
+export {
+  DEFAULT_CONSUMER_TIMEOUT,
+  DEFAULT_SERVER_IDENTITY,
+  Listener,
+  type ServerIdentity,
+} from './session/listener.js';
 
-export interface StartBrokerOptions extends BrokerOptions {}
+/** The core's options and the AMQP listener's (consumer timeout, server identity). */
+export interface StartBrokerOptions extends BrokerOptions, ListenerOptions {}
 
 export interface RunningBroker {
   /** An AMQP URL clients can connect to, with the first user's credentials and the default vhost. */

@@ -20,6 +20,7 @@ import {
   ProtocolError,
   propertyFlags,
   ReplyCode,
+  TypedValue,
   USER_ID_FLAG,
   writeBasicAck,
   writeBasicCancel,
@@ -50,6 +51,13 @@ import {
   writeTxSelectOk,
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
+import {
+  REPLY_TO,
+  REPLY_TO_FLAG,
+  REPLY_TO_PREFIX,
+  type ReplyConsumer,
+  withReplyTo,
+} from './direct-reply-to.js';
 
 type ChannelState = 'open' | 'closing' | 'closed';
 
@@ -61,6 +69,10 @@ interface Delivery {
   readonly consumer: Consumer | undefined;
   /** Acked, nacked or rejected inside a transaction that is not committed yet. */
   txPending: boolean;
+  /** performance.now() when it was delivered. */
+  readonly deliveredAt: number;
+  /** Its consumer timeout in milliseconds; 0: none. */
+  readonly timeout: number;
 }
 
 interface TxPublish {
@@ -84,7 +96,7 @@ const KEEP_PIECES_FROM = 32 * 1024;
 
 export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
-export class Channel implements DeliveryChannel {
+export class Channel implements DeliveryChannel, ReplyConsumer {
   private state: ChannelState = 'open';
   private readonly vhost: VirtualHost;
 
@@ -110,6 +122,12 @@ export class Channel implements DeliveryChannel {
   /** In delivery-tag order (Map keeps insertion order), so `multiple` acks walk from the front. */
   private readonly unacked = new Map<number, Delivery>();
   private mostRecentQueue = '';
+  /** The direct reply-to consumer (basic.consume on amq.rabbitmq.reply-to): its tag and reply name. */
+  private replyConsumerTag: string | undefined;
+  private replyName: string | undefined;
+  /** The periodic check of unacked deliveries' ages, while there are any with a consumer timeout. */
+  private timeoutCheck: NodeJS.Timeout | undefined;
+  private shortestTimeout = Number.POSITIVE_INFINITY;
 
   private confirmMode = false;
   private storeConfirmsPending = 0;
@@ -198,9 +216,11 @@ export class Channel implements DeliveryChannel {
       case MethodId.BasicReject:
         return this.settle(m.deliveryTag, false, false, m.requeue);
       case MethodId.BasicConsume:
+        if (m.queue === REPLY_TO) return this.consumeReplyTo(m.consumerTag, m.noAck, m.noWait);
         return this.consume(m.queue, m.consumerTag, m.noAck, m.exclusive, m.noWait, m.arguments);
       case MethodId.BasicCancel:
-        this.cancel(m.consumerTag);
+        if (m.consumerTag === this.replyConsumerTag) this.cancelReplyTo();
+        else this.cancel(m.consumerTag);
         if (!m.noWait) writeBasicCancelOk(w, ch, m.consumerTag);
         break;
       case MethodId.BasicGet:
@@ -250,6 +270,11 @@ export class Channel implements DeliveryChannel {
         break;
 
       case MethodId.QueueDeclare: {
+        if (m.queue === REPLY_TO || m.queue.startsWith(REPLY_TO_PREFIX)) {
+          const err = this.declareReplyTo(m.queue, m.noWait);
+          if (err) return err;
+          break;
+        }
         const q = this.vhost.declareQueue(
           m.queue,
           m.passive,
@@ -440,7 +465,7 @@ export class Channel implements DeliveryChannel {
         ),
       );
     }
-    const message = new Message(
+    let message = new Message(
       exchangeName,
       this.publishRoutingKey,
       content.subarray(0, this.propertiesLength),
@@ -448,6 +473,18 @@ export class Channel implements DeliveryChannel {
     );
     // As RabbitMQ: a user-id property must name the user the connection authenticated as.
     const flags = propertyFlags(message.properties);
+    if ((flags & REPLY_TO_FLAG) !== 0 && message.props.replyTo === REPLY_TO) {
+      // A request of a direct reply-to client: its reply_to names this channel's reply consumer.
+      if (this.replyName === undefined) {
+        return withPublish(amqpError(ReplyCode.PRECONDITION_FAILED, 'fast reply consumer does not exist'));
+      }
+      message = new Message(
+        message.exchange,
+        message.routingKey,
+        withReplyTo(message.properties, this.replyName),
+        message.bodyParts,
+      );
+    }
     if ((flags & USER_ID_FLAG) !== 0 && message.props.userId !== this.connection.user) {
       return withPublish(
         amqpError(
@@ -541,7 +578,10 @@ export class Channel implements DeliveryChannel {
 
   /** Publishes through the core's router; a mandatory publish no queue took is returned. */
   private route(exchange: Exchange, message: Message, mandatory: boolean): PublishOutcome {
-    const outcome = publish(this.vhost, exchange, message, this.connection);
+    const outcome =
+      message.exchange === '' && message.routingKey.startsWith(REPLY_TO_PREFIX)
+        ? this.connection.replyTo.route(message)
+        : publish(this.vhost, exchange, message, this.connection);
     // Refused by its queues is not unroutable: no basic.return (the publisher's nack says it).
     if (outcome === 'unroutable' && mandatory) {
       writeBasicReturn(
@@ -622,6 +662,59 @@ export class Channel implements DeliveryChannel {
     consumer.queue.removeConsumer(consumer);
   }
 
+  // Direct reply-to
+
+  /** basic.consume on amq.rabbitmq.reply-to: one no-ack consumer per channel (RabbitMQ's texts). */
+  private consumeReplyTo(requestedTag: string, noAck: boolean, noWait: boolean): ProtocolError | undefined {
+    if (requestedTag !== '' && this.consumers.has(requestedTag)) {
+      return amqpError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${requestedTag}'`);
+    }
+    if (!noAck) return amqpError(ReplyCode.PRECONDITION_FAILED, 'reply consumer cannot acknowledge');
+    if (this.replyConsumerTag !== undefined) {
+      return amqpError(ReplyCode.PRECONDITION_FAILED, 'reply consumer already set');
+    }
+    const tag = requestedTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : requestedTag;
+    this.replyConsumerTag = tag;
+    this.replyName = this.connection.replyTo.register(this);
+    if (!noWait) writeBasicConsumeOk(this.writer, this.number, tag);
+    this.connection.scheduleFlush();
+    return undefined;
+  }
+
+  private cancelReplyTo(): void {
+    if (this.replyName !== undefined) this.connection.replyTo.unregister(this.replyName);
+    this.replyConsumerTag = undefined;
+    this.replyName = undefined;
+  }
+
+  /**
+   * queue.declare of amq.rabbitmq.reply-to or of a reply name: passive or not, it creates nothing. The
+   * pseudo-queue and a reply name whose consumer is there answer 0 messages, 1 consumer (RabbitMQ);
+   * any other reply name is not found.
+   */
+  private declareReplyTo(name: string, noWait: boolean): ProtocolError | undefined {
+    if (name !== REPLY_TO && !this.connection.replyTo.exists(name)) return this.vhost.noQueue(name);
+    this.mostRecentQueue = name;
+    if (!noWait) writeQueueDeclareOk(this.writer, this.number, name, 0, 1);
+    return undefined;
+  }
+
+  /** A reply to this channel's reply consumer: delivered at once, nothing to ack. */
+  deliverReply(message: Message): void {
+    if (this.state !== 'open' || this.replyConsumerTag === undefined) return;
+    writeBasicDeliver(
+      this.writer,
+      this.number,
+      this.replyConsumerTag,
+      ++this.deliveryTag,
+      false,
+      message.exchange,
+      message.routingKey,
+    );
+    this.writeContent(message);
+    this.connection.scheduleFlush();
+  }
+
   /** The queue of this consumer was deleted: tell the client if it asked to be told (consumer_cancel_notify). */
   cancelledByBroker(consumer: Consumer): void {
     if (this.consumers.get(consumer.tag) !== consumer) return;
@@ -641,7 +734,17 @@ export class Channel implements DeliveryChannel {
   deliver(consumer: Consumer, message: Message, redelivered: boolean): void {
     const tag = ++this.deliveryTag;
     if (!consumer.noAck) {
-      this.unacked.set(tag, { tag, message, queue: consumer.queue, consumer, txPending: false });
+      const timeout = this.consumerTimeoutOf(consumer.queue, consumer.arguments_);
+      this.unacked.set(tag, {
+        tag,
+        message,
+        queue: consumer.queue,
+        consumer,
+        txPending: false,
+        deliveredAt: performance.now(),
+        timeout,
+      });
+      if (timeout > 0) this.watchTimeouts(timeout);
       consumer.unacked++;
       this.consumerUnacked++;
     }
@@ -669,7 +772,17 @@ export class Channel implements DeliveryChannel {
     } else {
       const tag = ++this.deliveryTag;
       if (!noAck) {
-        this.unacked.set(tag, { tag, message: got.message, queue, consumer: undefined, txPending: false });
+        const timeout = this.consumerTimeoutOf(queue, undefined);
+        this.unacked.set(tag, {
+          tag,
+          message: got.message,
+          queue,
+          consumer: undefined,
+          txPending: false,
+          deliveredAt: performance.now(),
+          timeout,
+        });
+        if (timeout > 0) this.watchTimeouts(timeout);
       }
       const m = got.message;
       writeBasicGetOk(
@@ -691,6 +804,56 @@ export class Channel implements DeliveryChannel {
   resumeDeliveries(): void {
     for (const c of this.consumers.values()) c.queue.dispatch();
   }
+
+  // Consumer timeout
+
+  /**
+   * The consumer timeout of a delivery: the consumer's x-consumer-timeout argument, else its queue's,
+   * else the broker's (RabbitMQ 4.x's precedence). A get has no consumer arguments.
+   */
+  private consumerTimeoutOf(queue: Queue, consumerArgs: FieldTable | undefined): number {
+    const own = consumerArgs === undefined ? undefined : timeoutArgument(consumerArgs);
+    return own ?? timeoutArgument(queue.arguments_) ?? this.connection.consumerTimeout;
+  }
+
+  /**
+   * Checks the age of unacked deliveries periodically while there are any: one timer per channel,
+   * not one per delivery, at a quarter of the shortest timeout seen (at most a minute).
+   */
+  private watchTimeouts(timeout: number): void {
+    if (timeout >= this.shortestTimeout && this.timeoutCheck !== undefined) return;
+    if (timeout < this.shortestTimeout) this.shortestTimeout = timeout;
+    clearInterval(this.timeoutCheck);
+    this.timeoutCheck = setInterval(
+      this.checkTimeouts,
+      Math.min(60_000, Math.max(10, this.shortestTimeout / 4)),
+    );
+    this.timeoutCheck.unref();
+  }
+
+  private readonly checkTimeouts = (): void => {
+    if (this.unacked.size === 0 || this.state !== 'open') {
+      clearInterval(this.timeoutCheck);
+      this.timeoutCheck = undefined;
+      return;
+    }
+    const now = performance.now();
+    // In delivery order, so oldest first: past the shortest timeout's age, none can have timed out.
+    for (const d of this.unacked.values()) {
+      const age = now - d.deliveredAt;
+      if (age < this.shortestTimeout) return;
+      if (d.timeout > 0 && age >= d.timeout) {
+        // As RabbitMQ: the channel is closed and its unacked messages go back to their queues.
+        this.closeWithError(
+          amqpError(
+            ReplyCode.PRECONDITION_FAILED,
+            `delivery acknowledgement on channel ${this.number} timed out. Timeout value used: ${d.timeout} ms. This timeout value can be configured, see consumers doc guide to learn more`,
+          ),
+        );
+        return;
+      }
+    }
+  };
 
   // Acks
 
@@ -835,6 +998,9 @@ export class Channel implements DeliveryChannel {
     this.unacked.clear();
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
+    this.cancelReplyTo();
+    clearInterval(this.timeoutCheck);
+    this.timeoutCheck = undefined;
     for (const q of queues) q.dispatch();
   }
 }
@@ -858,6 +1024,14 @@ function requeueDeliveries(deliveries: Iterable<Delivery>): Iterable<Queue> {
   }
   for (const [queue, messages] of byQueue) queue.requeue(messages);
   return byQueue.keys();
+}
+
+/** An x-consumer-timeout argument in milliseconds, when it is a positive integer. */
+function timeoutArgument(args: FieldTable): number | undefined {
+  const v = args['x-consumer-timeout'];
+  if (v === undefined) return undefined;
+  const n = v instanceof TypedValue ? Number(v.value) : typeof v === 'bigint' ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 function withPublish(err: ProtocolError): ProtocolError {

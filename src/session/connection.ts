@@ -32,10 +32,12 @@ import {
   writeConnectionStart,
   writeConnectionTune,
   writeConnectionUnblocked,
+  writeConnectionUpdateSecretOk,
 } from '../protocol/index.js';
 import type { Store } from '../store/store.js';
 import { MECHANISMS, parseCredentials } from './auth.js';
 import { Channel } from './channel.js';
+import { type DirectReplyTo, directReplyTo } from './direct-reply-to.js';
 
 /** What a connection needs from the listener that accepted it. */
 export interface ConnectionHost {
@@ -43,6 +45,8 @@ export interface ConnectionHost {
   readonly frameMax: number;
   readonly heartbeat: number;
   readonly handshakeTimeoutMs: number;
+  /** How long a delivery may stay unacked before its channel is closed, in milliseconds; 0: for ever. */
+  readonly consumerTimeout: number;
   readonly log: Log;
   serverProperties(): FieldTable;
   connectionClosed(connection: Connection): void;
@@ -118,6 +122,8 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
   clientProperties: FieldTable = {};
   /** The client's capabilities table from start-ok (consumer_cancel_notify and the like). */
   clientCapabilities: FieldTable = {};
+  /** The broker's direct reply-to consumers, which this connection's channels reply to and register in. */
+  readonly replyTo: DirectReplyTo;
 
   private state: State = 'header';
   private readonly parser: FrameParser;
@@ -162,6 +168,7 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
     readonly id: number,
   ) {
     this.log = host.log.child({ conn: id });
+    this.replyTo = directReplyTo(broker);
     this.channelMax = host.channelMax;
     this.frameMax = host.frameMax;
     this.heartbeat = host.heartbeat;
@@ -186,6 +193,11 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
 
   private get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** The broker's consumer timeout in milliseconds (0: none); queues and consumers may set their own. */
+  get consumerTimeout(): number {
+    return this.host.consumerTimeout;
   }
 
   get store(): Store {
@@ -573,6 +585,13 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
         );
         this.flushAndEnd();
         return;
+      case MethodId.ConnectionUpdateSecret:
+        // RabbitMQ's internal users take any new secret: it matters to token-based backends (OAuth 2),
+        // which warren does not have. The connection goes on as the user it authenticated as.
+        this.log.info({ reason: method.reason }, 'secret updated by client');
+        writeConnectionUpdateSecretOk(this.writer, 0);
+        this.scheduleFlush();
+        return;
       default:
         // Handshake methods again, or a method of another class on channel 0 (RabbitMQ's 504).
         this.closeWithError(
@@ -692,10 +711,19 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
     this.socket.uncork();
   }
 
+  /**
+   * After close-ok (sent or received): what is written goes out, then the socket is ended at once, so a
+   * client reading until end of stream (the Go client does) sees it. A client that never closes its side
+   * is dropped after CLOSE_OK_TIMEOUT_MS.
+   */
   private flushAndEnd(): void {
     this.writeOut();
     this.state = 'closed';
+    this.parser.stop();
     this.socket.end();
+    clearTimeout(this.closeTimer);
+    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_OK_TIMEOUT_MS);
+    this.closeTimer.unref();
   }
 
   // Heartbeats (spec 4.2.7): send one when nothing else went out for half an interval; a peer silent for
@@ -708,6 +736,7 @@ export class Connection implements FrameHandler, Publisher, MemoryWaiter {
   }
 
   private heartbeatTick(): void {
+    if (this.state === 'closed') return;
     if (!this.sentSinceTick && this.writer.pendingBytes === 0) {
       this.writer.writeHeartbeat();
       this.writeOut();

@@ -145,12 +145,16 @@ describe('handshake on the wire', () => {
     expect(method.versionMinor).toBe(9);
     expect(method.mechanisms.toString().split(' ').sort()).toEqual(['AMQPLAIN', 'PLAIN']);
     expect(method.locales.toString()).toBe('en_US');
-    expect(method.serverProperties.product).toBe('warren');
-    expect(typeof method.serverProperties.version).toBe('string');
+    // RabbitMQ's name and a 4.x version, so that clients choose RabbitMQ's behaviour (Celery's prefetch).
+    expect(method.serverProperties.product).toBe('RabbitMQ');
+    expect(method.serverProperties.version).toBe('4.0.0');
+    expect(String(method.serverProperties.information)).toContain('warren');
     expect(method.serverProperties.capabilities).toMatchObject({
       authentication_failure_close: true,
       publisher_confirms: true,
       consumer_cancel_notify: true,
+      consumer_priorities: true,
+      direct_reply_to: true,
     });
     c.destroy();
   });
