@@ -69,6 +69,7 @@ export function publish(
         routingKey: message.routingKey,
         properties: message.properties,
         body: message.body,
+        publishedAt: Date.now(),
       },
       durable,
     );

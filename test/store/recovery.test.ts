@@ -204,12 +204,12 @@ describe('recovery from missing and foreign files', () => {
 
     const [first] = segmentFiles(dir);
     const file = fs.readFileSync(join(dir, first));
-    file.writeUInt16BE(2, 4);
+    file.writeUInt16BE(3, 4);
     fs.writeFileSync(join(dir, first), file);
     const error = await new FileStore({ dir, fsync: false }).open().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).code).toBe('VERSION');
-    expect((error as Error).message).toMatch(/format version 2/);
+    expect((error as Error).message).toMatch(/format version 3; this warren reads 1 and 2/);
     expect(fs.existsSync(join(dir, 'warren.lock'))).toBe(false);
   });
 

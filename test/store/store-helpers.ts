@@ -34,6 +34,7 @@ export function message(
     routingKey,
     properties: Buffer.from([0x10, 0x00, 0x02]),
     body: typeof body === 'string' ? Buffer.from(body) : body,
+    publishedAt: 1_765_000_000_000 + id,
   };
 }
 
