@@ -307,7 +307,14 @@ describe('FileStore recovery memory', () => {
     const properties = Buffer.from([0x10, 0x00, 0x02]);
     for (let id = 1; id <= count; id++) {
       store.publish(
-        { id, exchange: 'amq.direct', routingKey: 'k', properties, body: Buffer.alloc(64, id), publishedAt: id },
+        {
+          id,
+          exchange: 'amq.direct',
+          routingKey: 'k',
+          properties,
+          body: Buffer.alloc(64, id),
+          publishedAt: id,
+        },
         ['q'],
       );
       if (id % 20_000 === 0) await synced(store);
