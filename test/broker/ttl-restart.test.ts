@@ -117,6 +117,32 @@ describe('TTLs across a restart', () => {
     expect(await count(channel, 'consumed')).toBe(0);
   });
 
+  it('a backlog that expired while the broker was down is never delivered, however long', async () => {
+    const dataDir = tempDir('warren-ttl-restart-');
+    let b = await start({ dataDir, fsync: false });
+    const backlog = 5000;
+    const confirmed = await published(b.url, async (ch) => {
+      await ch.assertQueue('backlog', { durable: true });
+      for (let i = 0; i < backlog; i++) {
+        ch.sendToQueue('backlog', Buffer.from(`gone ${i}`), { persistent: true, expiration: String(SHORT) });
+      }
+      ch.sendToQueue('backlog', Buffer.from('last'), { persistent: true });
+    });
+    await b.close();
+    await at(confirmed + 2 * SHORT);
+    b = await restart(b, { dataDir, fsync: false });
+    const { channel } = await openChannel(b.url);
+    await channel.prefetch(10);
+    const first = await new Promise<string>((resolve) => {
+      void channel.consume('backlog', (m) => {
+        if (m !== null) resolve(m.content.toString());
+      });
+    });
+    expect(first).toBe('last');
+    const removals = b.broker.vhost('/')?.queues.get('backlog')?.removals;
+    expect(removals?.expired).toBe(backlog);
+  });
+
   it('messages a data directory of the previous segment format holds count their TTLs from the restart', async () => {
     const ttl = 1000;
     const dataDir = tempDir('warren-ttl-restart-');

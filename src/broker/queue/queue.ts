@@ -137,9 +137,15 @@ export class Queue {
   /** The highest id restored: paged entries above it were paged since, and have no TTL. */
   private restoredUpTo = 0;
   /**
-   * The restored entry at the head, read from the store ahead of its turn to learn when it expires (so
-   * that it expires there on time, as a message in memory does); next() takes it rather than reading it
-   * again. Not counted in the memory budget until then.
+   * The restored entry at the head last looked into (read from the store ahead of its turn, to learn
+   * when it expires so that it expires there on time, as a message in memory does), and its expiry.
+   */
+  private restoredHeadId = 0;
+  private restoredHeadAt = 0;
+  /**
+   * That entry as read, kept while the queue has consumers (it goes out soon: next() takes it rather
+   * than reading it again). Not counted in the memory budget until then; with no consumer only its
+   * expiry is kept, not a body per idle queue.
    */
   private restoredHead: Message | undefined;
   /** Set while a restored entry at the head waits for its expiry, or more expired ones wait to be dropped. */
@@ -529,35 +535,36 @@ export class Queue {
       }
       const id = head < 0 ? -head : head;
       if (id > this.restoredUpTo) return;
-      let message = this.restoredHead;
-      if (message === undefined || message.seq !== id) {
+      if (id !== this.restoredHeadId) {
         if (reads++ === RESTORED_EXPIRY_SLICE) {
           // The rest in a later turn: a backlog that expired while the broker was down does not hold
           // the event loop.
           this.armRestoredTimer(now);
           return;
         }
-        message = this.readPaged(head);
+        const message = this.readPaged(head);
         if (message === undefined) {
           this.discard(this.ready.shift() as number, Removal.unreadable);
           continue;
         }
+        this.restoredHeadId = id;
+        this.restoredHeadAt = message.expiresAt;
+        this.restoredHead = this.consumers.length > 0 ? message : undefined;
       }
-      const at = message.expiresAt;
+      const at = this.restoredHeadAt;
       if (at !== 0 && at < now) {
         this.restoredHead = undefined;
         this.discard(this.ready.shift() as number, Removal.expired);
         continue;
       }
-      this.restoredHead = message;
       if (at !== 0) this.armRestoredTimer(at);
       return;
     }
   }
 
   /**
-   * armExpiry's part for a restored entry at the head: looks into it (read ahead once, then kept in
-   * restoredHead), so that its timer is set or it goes.
+   * armExpiry's part for a restored entry at the head: looks into it (read ahead once), so that its
+   * timer is set or it goes.
    */
   private armRestoredExpiry(head: number): void {
     if ((head < 0 ? -head : head) <= this.restoredUpTo) this.expireRestored();
