@@ -110,6 +110,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * down (each read is a pread of its record).
  */
 const RESTORED_EXPIRY_SLICE = 1024;
+/**
+ * A restored head read ahead is kept for its delivery, with no consumer yet, up to this size (as
+ * RabbitMQ keeps messages below 4 KiB in its queue index).
+ */
+const RESTORED_HEAD_KEPT_BYTES = 4096;
 
 export class Queue {
   readonly kind = 'queue' as const;
@@ -143,9 +148,9 @@ export class Queue {
   private restoredHeadId = 0;
   private restoredHeadAt = 0;
   /**
-   * That entry as read, kept while the queue has consumers (it goes out soon: next() takes it rather
-   * than reading it again). Not counted in the memory budget until then; with no consumer only its
-   * expiry is kept, not a body per idle queue.
+   * That entry as read, kept if it is small or the queue has consumers (it goes out soon): next() takes
+   * it rather than reading it again. Not counted in the memory budget until then; of a large one with no
+   * consumer only the expiry is kept, not a large body per idle queue.
    */
   private restoredHead: Message | undefined;
   /** Set while a restored entry at the head waits for its expiry, or more expired ones wait to be dropped. */
@@ -549,7 +554,8 @@ export class Queue {
         }
         this.restoredHeadId = id;
         this.restoredHeadAt = message.expiresAt;
-        this.restoredHead = this.consumers.length > 0 ? message : undefined;
+        this.restoredHead =
+          this.consumers.length > 0 || message.bodySize <= RESTORED_HEAD_KEPT_BYTES ? message : undefined;
       }
       const at = this.restoredHeadAt;
       if (at !== 0 && at < now) {
