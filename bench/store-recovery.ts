@@ -39,7 +39,14 @@ async function fill(dir: string, count: number): Promise<void> {
   const queues = [QUEUE];
   for (let id = 1; id <= count; id++) {
     const body = Buffer.alloc(16, id & 0xff);
-    const message: StoredMessage = { id, exchange: 'amq.direct', routingKey: 'bench', properties, body };
+    const message: StoredMessage = {
+      id,
+      exchange: 'amq.direct',
+      routingKey: 'bench',
+      properties,
+      body,
+      publishedAt: Date.now(),
+    };
     store.publish(message, queues);
     if (id % 10_000 === 0) await new Promise<void>((resolve) => store.afterSync(() => resolve()));
   }

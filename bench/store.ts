@@ -90,6 +90,7 @@ async function throughput(fsync: boolean): Promise<void> {
           routingKey: 'bench',
           properties,
           body,
+          publishedAt: Date.now(),
         };
         store.publish(message, queues);
       }

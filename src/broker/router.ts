@@ -136,6 +136,7 @@ function deliver(
         routingKey: message.routingKey,
         properties: message.properties,
         body: message.body,
+        publishedAt: Date.now(),
       },
       durable,
     );

@@ -30,6 +30,7 @@ import {
   checkSegmentHeader,
   parseSegmentFileName,
   SEGMENT_HEADER_SIZE,
+  SEGMENT_VERSIONS_READ,
   segmentFileName,
 } from './segment-format.js';
 import type { Recovered, RecoveredQueue } from './store.js';
@@ -113,7 +114,10 @@ export async function recover(dir: string, logger: StoreLogger): Promise<Recover
     if (header instanceof StoreError) return header;
     const check = checkSegmentHeader(header.bytes);
     if (!check.ok && check.reason === 'version') {
-      return new StoreError('VERSION', `${path} has format version ${check.version}; this warren reads 1`);
+      return new StoreError(
+        'VERSION',
+        `${path} has format version ${check.version}; this warren reads ${SEGMENT_VERSIONS_READ.join(' and ')}`,
+      );
     }
     if (!check.ok) {
       // A segment whose creation was torn, or garbage under a segment's name: nothing in it is usable.

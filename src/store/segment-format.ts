@@ -4,16 +4,29 @@
 // File name: the segment number, ten decimal digits, ".seg" (0000000001.seg); numbers only grow.
 // A segment holds records up to the configured size; a record larger than that gets a segment alone.
 //
-// Segment header, format version 1 (16 bytes, big-endian):
+// Segment header, format version 2 (16 bytes, big-endian):
 //
 //    0        4        6        8           12          16
 //    +--------+--------+--------+-----------+-----------+
 //    | "WSEG" |version | header |  segment  | reserved  |
-//    |        |  = 1   | = 16   |  number   |   = 0     |
+//    |        |  = 2   | = 16   |  number   |   = 0     |
 //    +--------+--------+--------+-----------+-----------+
 //
 // Then records, each in a frame (record-frame.ts: length, ~length, CRC-32, payload). Message record
-// payload, version 1:
+// payload, type 2 (what version 2 writes):
+//
+//    0      1           9           17    18         18+E  19+E       19+E+R    23+E+R        23+E+R+P
+//    +------+-----------+-----------+-----+----------+-----+----------+---------+-------------+----------+
+//    | type | message   | published |  E  | exchange |  R  | routing  |    P    | properties  |  body    |
+//    | = 2  | id (u64)  | at (u64)  | u8  | (UTF-8)  | u8  | key      |   u32   | (raw bytes) | (rest)   |
+//    +------+-----------+-----------+-----+----------+-----+----------+---------+-------------+----------+
+//
+// "published at" is when the broker routed the message, in milliseconds since the Unix epoch: its TTLs
+// (the queue's x-message-ttl, its own expiration) count from it across restarts. It is kept per record,
+// not per queue, since one record serves every queue the publish reached, each with its own TTL.
+//
+// Version 1 (still read, no longer written): the same header with version = 1, and message records of
+// type 1, which are type 2 without "published at":
 //
 //    0      1           9     10         10+E  11+E       11+E+R    15+E+R        15+E+R+P
 //    +------+-----------+-----+----------+-----+----------+---------+-------------+----------+
@@ -21,8 +34,12 @@
 //    | = 1  | id (u64)  | u8  | (UTF-8)  | u8  | key      |   u32   | (raw bytes) | (rest)   |
 //    +------+-----------+-----+----------+-----+----------+---------+-------------+----------+
 //
+// A type 1 record reads back with publishedAt 0 (unknown): the broker counts its TTLs from the restart.
+// Recovery accepts either type in a segment of either version; a recovered segment is never appended
+// to, so a version 1 file holds type 1 records only.
+//
 // The properties are the content header's raw property bytes, opaque here; the body runs to the end of
-// the payload. Message ids are below 2^53.
+// the payload. Message ids and publish times are below 2^53.
 import { lazyLayout } from './binary-layout.js';
 import { getUint32, getUint64, putUint32, putUint64 } from './byte-order.js';
 import { crc32 } from './checksum.js';
@@ -37,13 +54,20 @@ import type { StoredMessage } from './store.js';
 import { writeUtf8 } from './utf8.js';
 import type { WriteBuffer } from './write-buffer.js';
 
-export const SEGMENT_VERSION = 1;
+export const SEGMENT_VERSION = 2;
+/** Segment format versions recovery reads. */
+export const SEGMENT_VERSIONS_READ: readonly number[] = [1, 2];
 export const SEGMENT_HEADER_SIZE = 16;
 const MAGIC = Buffer.from('WSEG', 'latin1');
 
-export const MESSAGE_RECORD = 1;
+/** The message record version 2 writes: with its publish time. */
+export const MESSAGE_RECORD = 2;
+/** The message record of version 1: without a publish time. */
+export const MESSAGE_RECORD_V1 = 1;
 /** Payload bytes besides exchange, routing key, properties and body. */
-const MESSAGE_FIXED = 1 + 8 + 1 + 1 + 4;
+const MESSAGE_FIXED = 1 + 8 + 8 + 1 + 1 + 4;
+/** The same for a type 1 record. */
+const MESSAGE_FIXED_V1 = 1 + 8 + 1 + 1 + 4;
 /** Payloads up to this size are copied into the write buffer; larger ones keep their body by reference. */
 const INLINE_LIMIT = 16 * 1024;
 
@@ -93,7 +117,7 @@ export function checkSegmentHeader(file: Buffer): SegmentHeaderCheck {
   if (file.length < SEGMENT_HEADER_SIZE) return { ok: false, reason: 'short' };
   const header = headerLayout().decode(file);
   if (!MAGIC.equals(header.magic)) return { ok: false, reason: 'magic' };
-  if (header.version !== SEGMENT_VERSION || header.headerSize < SEGMENT_HEADER_SIZE) {
+  if (!SEGMENT_VERSIONS_READ.includes(header.version) || header.headerSize < SEGMENT_HEADER_SIZE) {
     return { ok: false, reason: 'version', version: header.version };
   }
   return { ok: true, headerSize: header.headerSize, segment: header.segment };
@@ -136,6 +160,8 @@ export function encodeMessageRecord(
   b[p++] = MESSAGE_RECORD;
   putUint64(b, p, message.id);
   p += 8;
+  putUint64(b, p, message.publishedAt);
+  p += 8;
   b[p++] = exchangeLength;
   p = writeUtf8(b, p, message.exchange, exchangeLength);
   b[p++] = routingKeyLength;
@@ -160,10 +186,20 @@ export function encodeMessageRecord(
   }
 }
 
+/**
+ * Where the exchange name's length byte of the message record whose payload is `file[start, end)` is
+ * (after the fixed fields of its type), or -1 if it is not a message record.
+ */
+function namesAt(file: Buffer, start: number, end: number): number {
+  const type = file[start];
+  if (type === MESSAGE_RECORD) return end - start < MESSAGE_FIXED ? -1 : start + 17;
+  if (type === MESSAGE_RECORD_V1) return end - start < MESSAGE_FIXED_V1 ? -1 : start + 9;
+  return -1;
+}
+
 /** The id of the message record whose payload starts at `start`, or -1 if it is not a message record. */
 export function messageRecordId(file: Buffer, start: number, end: number): number {
-  if (end - start < MESSAGE_FIXED || file[start] !== MESSAGE_RECORD) return -1;
-  return getUint64(file, start + 1);
+  return namesAt(file, start, end) < 0 ? -1 : getUint64(file, start + 1);
 }
 
 /**
@@ -171,13 +207,13 @@ export function messageRecordId(file: Buffer, start: number, end: number): numbe
  * decodeMessageRecord needs), or -1: a check that decodes nothing, for recovery.
  */
 export function checkMessageRecord(file: Buffer, start: number, end: number): number {
-  const id = messageRecordId(file, start, end);
-  if (id < 0) return -1;
-  const routingKey = start + 10 + file[start + 9];
+  const names = namesAt(file, start, end);
+  if (names < 0) return -1;
+  const routingKey = names + 1 + file[names];
   if (routingKey + 1 > end) return -1;
   const properties = routingKey + 1 + file[routingKey];
   if (properties + 4 > end) return -1;
-  return properties + 4 + getUint32(file, properties) > end ? -1 : id;
+  return properties + 4 + getUint32(file, properties) > end ? -1 : getUint64(file, start + 1);
 }
 
 /**
@@ -185,9 +221,11 @@ export function checkMessageRecord(file: Buffer, start: number, end: number): nu
  * a buffer it will not reuse. Undefined if the payload is malformed.
  */
 export function decodeMessageRecord(file: Buffer, start: number, end: number): StoredMessage | undefined {
-  const id = messageRecordId(file, start, end);
-  if (id < 0) return undefined;
-  let p = start + 9;
+  let p = namesAt(file, start, end);
+  if (p < 0) return undefined;
+  const id = getUint64(file, start + 1);
+  // A type 1 record did not keep its publish time.
+  const publishedAt = file[start] === MESSAGE_RECORD ? getUint64(file, start + 9) : 0;
   const exchangeEnd = p + 1 + file[p];
   if (exchangeEnd + 1 > end) return undefined;
   const exchange = file.toString('utf8', p + 1, exchangeEnd);
@@ -204,6 +242,7 @@ export function decodeMessageRecord(file: Buffer, start: number, end: number): S
     routingKey,
     properties: file.subarray(p + 4, propertiesEnd),
     body: file.subarray(propertiesEnd, end),
+    publishedAt,
   };
 }
 

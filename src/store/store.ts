@@ -14,6 +14,11 @@ export interface StoredMessage {
   /** Raw property bytes of the content header, opaque to the store. */
   properties: Buffer;
   body: Buffer;
+  /**
+   * When the broker routed the message, in milliseconds since the Unix epoch (what its TTLs count from
+   * across restarts); 0 when read back from a record written before the store kept it.
+   */
+  publishedAt: number;
 }
 
 /**

@@ -5,18 +5,26 @@ import { StoreError } from '../../src/store/store-error.js';
 import { entries, message, openStore, segmentFiles, synced, tempDir } from './store-helpers.js';
 
 describe('FileStore records', () => {
-  it('round-trips messages: names, properties and bodies byte for byte', async () => {
+  it('round-trips messages: names, properties, bodies byte for byte, and publish times', async () => {
     const dir = tempDir();
     const big = Buffer.alloc(100_000);
     for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
     const sent = [
-      { id: 1, exchange: '', routingKey: 'q', properties: Buffer.alloc(0), body: Buffer.alloc(0) },
+      {
+        id: 1,
+        exchange: '',
+        routingKey: 'q',
+        properties: Buffer.alloc(0),
+        body: Buffer.alloc(0),
+        publishedAt: 0,
+      },
       {
         id: 2,
         exchange: 'ex.ü',
         routingKey: 'ключ.路由',
         properties: Buffer.from([0x80, 0, 5, 1, 2]),
         body: big,
+        publishedAt: Number.MAX_SAFE_INTEGER,
       },
       { ...message(3), exchange: 'e'.repeat(255), routingKey: 'r'.repeat(255) },
     ];

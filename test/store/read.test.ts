@@ -306,9 +306,17 @@ describe('FileStore recovery memory', () => {
     const { store } = await openStore(dir);
     const properties = Buffer.from([0x10, 0x00, 0x02]);
     for (let id = 1; id <= count; id++) {
-      store.publish({ id, exchange: 'amq.direct', routingKey: 'k', properties, body: Buffer.alloc(64, id) }, [
-        'q',
-      ]);
+      store.publish(
+        {
+          id,
+          exchange: 'amq.direct',
+          routingKey: 'k',
+          properties,
+          body: Buffer.alloc(64, id),
+          publishedAt: id,
+        },
+        ['q'],
+      );
       if (id % 20_000 === 0) await synced(store);
     }
     await store.close();

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileStore } from '../../src/store/file-store.js';
+import type { Recovered } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
 import {
+  downgradeSegmentsToVersion1,
   entries,
   message,
   openStore,
@@ -204,12 +206,12 @@ describe('recovery from missing and foreign files', () => {
 
     const [first] = segmentFiles(dir);
     const file = fs.readFileSync(join(dir, first));
-    file.writeUInt16BE(2, 4);
+    file.writeUInt16BE(3, 4);
     fs.writeFileSync(join(dir, first), file);
     const error = await new FileStore({ dir, fsync: false }).open().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).code).toBe('VERSION');
-    expect((error as Error).message).toMatch(/format version 2/);
+    expect((error as Error).message).toMatch(/format version 3; this warren reads 1 and 2/);
     expect(fs.existsSync(join(dir, 'warren.lock'))).toBe(false);
   });
 
@@ -219,5 +221,40 @@ describe('recovery from missing and foreign files', () => {
     const error = await new FileStore({ dir, fsync: false }).open().catch((err: unknown) => err);
     expect((error as StoreError).code).toBe('CORRUPT');
     expect(segmentFiles(dir)).toHaveLength(1);
+  });
+});
+
+describe('recovery of segment format version 1', () => {
+  it('reads records written without a publish time (publishedAt 0), and writes new ones in version 2 beside them', async () => {
+    const dir = tempDir();
+    let { store } = await openStore(dir);
+    for (let id = 1; id <= 3; id++) store.publish(message(id), id === 2 ? ['q', 'r'] : ['q']);
+    store.remove('q', 1);
+    await store.close();
+    downgradeSegmentsToVersion1(dir);
+    const [old] = segmentFiles(dir);
+    expect(fs.readFileSync(join(dir, old)).readUInt16BE(4)).toBe(1);
+
+    let recovered: Recovered;
+    ({ store, recovered } = await openStore(dir));
+    expect(recovered.dropped).toEqual({ records: 0, bytes: 0, messages: 0 });
+    expect(entries(recovered, 'q').map(([id]) => id)).toEqual([2, 3]);
+    expect(entries(recovered, 'r').map(([id]) => id)).toEqual([2]);
+    for (const id of [2, 3]) {
+      const got = store.read(id);
+      expect(got?.publishedAt).toBe(0);
+      expect(got?.routingKey).toBe(`key.${id}`);
+      expect(got?.body.toString()).toBe(`body ${id}`);
+    }
+    store.publish(message(4), ['q']);
+    await store.close();
+
+    ({ store, recovered } = await openStore(dir));
+    expect(entries(recovered, 'q').map(([id]) => id)).toEqual([2, 3, 4]);
+    expect(store.read(3)?.publishedAt).toBe(0);
+    expect(store.read(4)?.publishedAt).toBe(message(4).publishedAt);
+    const files = segmentFiles(dir);
+    expect(files).toHaveLength(2);
+    expect(files.map((name) => fs.readFileSync(join(dir, name)).readUInt16BE(4))).toEqual([1, 2]);
   });
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach } from 'vitest';
+import { crc32 } from '../../src/store/checksum.js';
 import { nodeIo, type StoreFile, type StoreIo } from '../../src/store/file-io.js';
 import { FileStore, type FileStoreOptions } from '../../src/store/file-store.js';
 import type { Recovered, Store, StoredMessage } from '../../src/store/store.js';
@@ -34,6 +35,7 @@ export function message(
     routingKey,
     properties: Buffer.from([0x10, 0x00, 0x02]),
     body: typeof body === 'string' ? Buffer.from(body) : body,
+    publishedAt: 1_765_000_000_000 + id,
   };
 }
 
@@ -96,4 +98,37 @@ export function ioWrapping(suffix: string, wrap: (file: StoreFile) => Partial<St
       return { ...file, ...wrap(file) };
     },
   };
+}
+
+/**
+ * Turns the segment files of a closed store into what a warren of segment format version 1 wrote: the
+ * header's version 1, and each message record of type 2 rewritten as type 1 (without its publish time,
+ * the bytes at 9 to 17 of the payload) in a frame of its own length and CRC. The queue index does not
+ * change between the two (it names segments, not offsets), so the directory is then one that warren
+ * wrote. Written from the byte diagrams of segment-format.ts, not with its code, so that the format as
+ * documented is what is read.
+ */
+export function downgradeSegmentsToVersion1(dir: string): void {
+  for (const name of segmentFiles(dir)) {
+    const path = join(dir, name);
+    const file = fs.readFileSync(path);
+    if (file.readUInt16BE(4) !== 2) throw new Error(`${name} is not a version 2 segment`);
+    const headerSize = file.readUInt16BE(6);
+    const header = Buffer.from(file.subarray(0, headerSize));
+    header.writeUInt16BE(1, 4);
+    const out: Buffer[] = [header];
+    for (let at = headerSize; at < file.length; ) {
+      const length = file.readUInt32BE(at);
+      const payload = file.subarray(at + 12, at + 12 + length);
+      at += 12 + length;
+      if (payload[0] !== 2) throw new Error(`${name}: a record of type ${payload[0]}`);
+      const v1 = Buffer.concat([Buffer.from([1]), payload.subarray(1, 9), payload.subarray(17)]);
+      const frame = Buffer.alloc(12);
+      frame.writeUInt32BE(v1.length, 0);
+      frame.writeUInt32BE(~v1.length >>> 0, 4);
+      frame.writeUInt32BE(crc32(v1, 0, v1.length) >>> 0, 8);
+      out.push(frame, v1);
+    }
+    fs.writeFileSync(path, Buffer.concat(out));
+  }
 }

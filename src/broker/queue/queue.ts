@@ -122,6 +122,16 @@ export const FLOW_RATE_WINDOW_MS = 1000;
 
 /** The longest delay setTimeout takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Restored messages read per turn of the event loop to find those that expired while the broker was
+ * down (each read is a pread of its record).
+ */
+const RESTORED_EXPIRY_SLICE = 1024;
+/**
+ * A restored head read ahead is kept for its delivery, with no consumer yet, up to this size (as
+ * RabbitMQ keeps messages below 4 KiB in its queue index).
+ */
+const RESTORED_HEAD_KEPT_BYTES = 4096;
 
 export class Queue {
   readonly kind = 'queue' as const;
@@ -144,8 +154,28 @@ export class Queue {
   /** Set while a message with a TTL is at the head: it drops the head once it has expired. */
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiryTimerAt = 0;
-  /** When the queue's messages were restored after a restart: their TTLs count from then. */
+  /**
+   * When the queue's messages were restored after a restart (0: none were): the TTLs of those whose
+   * record did not keep its publish time (written by an older warren) count from then.
+   */
   private restoredAt = 0;
+  /** The highest id restored: paged entries above it were paged since, and have no TTL. */
+  private restoredUpTo = 0;
+  /**
+   * The restored entry at the head last looked into (read from the store ahead of its turn, to learn
+   * when it expires so that it expires there on time, as a message in memory does), and its expiry.
+   */
+  private restoredHeadId = 0;
+  private restoredHeadAt = 0;
+  /**
+   * That entry as read, kept if it is small or the queue has consumers (it goes out soon): next() takes
+   * it rather than reading it again. Not counted in the memory budget until then; of a large one with no
+   * consumer only the expiry is kept, not a large body per idle queue.
+   */
+  private restoredHead: Message | undefined;
+  /** Set while a restored entry at the head waits for its expiry, or more expired ones wait to be dropped. */
+  private restoredTimer: NodeJS.Timeout | undefined;
+  private restoredTimerAt = 0;
   /** The message being enqueued while it is dispatched: a consumer that can take it gets it, TTL or not. */
   private arriving: Message | undefined;
   readonly consumers: Consumer[] = [];
@@ -430,33 +460,14 @@ export class Queue {
         this.nextRedelivered = redelivered;
         return message;
       }
-      const id = entry < 0 ? -entry : entry;
-      const stored = this.store.read(id);
-      if (!stored) {
-        this.store.remove(this.storeKey, id);
-        this.removedBy[Removal.unreadable]++;
+      const message = this.readPaged(entry);
+      if (message === undefined) {
+        this.discard(entry, Removal.unreadable);
         continue;
       }
-      const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
-      message.stored = true;
-      if (this.restoredAt !== 0) {
-        // Its arrival time was not stored: its TTL (the queue's or its own, the shorter) counts from
-        // the restart.
-        let ttl = this.messageTtl;
-        if (hasExpiration(stored.properties)) {
-          const own = parseExpiration(message.props.expiration ?? '');
-          if (typeof own === 'number') {
-            message.ttl = own;
-            if (ttl < 0 || own < ttl) ttl = own;
-          }
-        }
-        if (ttl >= 0) {
-          message.expiresAt = this.restoredAt + ttl;
-          if (message.expiresAt < Date.now()) {
-            this.dropStored(id, Removal.expired);
-            continue;
-          }
-        }
+      if (message.expiresAt !== 0 && message.expiresAt < Date.now()) {
+        this.discard(entry, Removal.expired);
+        continue;
       }
       this.events.memoryChange(message.bodySize, 1);
       this.nextRedelivered = entry < 0;
@@ -632,7 +643,12 @@ export class Queue {
 
   /** A message recovered after a restart, in publish order: left on disk until its turn comes. */
   restorePaged(messageId: number, delivered: boolean): void {
-    if (this.restoredAt === 0) this.restoredAt = Date.now();
+    if (this.restoredAt === 0) {
+      this.restoredAt = Date.now();
+      // Once every message is restored: those whose TTL ran out while the broker was down go.
+      this.armRestoredTimer(this.restoredAt - 1);
+    }
+    if (messageId > this.restoredUpTo) this.restoredUpTo = messageId;
     const priority = this.maxPriority === 0 ? 0 : this.storedPriority(messageId);
     this.ready.add(delivered ? -messageId : messageId, priority);
   }
@@ -647,6 +663,110 @@ export class Queue {
     const props = decodeBasicProperties(stored.properties);
     return props instanceof ProtocolError ? 0 : levelOf(props.priority, this.maxPriority);
   }
+
+  /**
+   * A paged entry as a message, read back from the store (or taken from restoredHead); undefined if it
+   * cannot be read. A restored one gets its expiry: its TTL, the queue's or its own, whichever ends
+   * first, counts from its publish time as RabbitMQ's does, or from the restart if its record did not
+   * keep it.
+   */
+  private readPaged(entry: number): Message | undefined {
+    const id = entry < 0 ? -entry : entry;
+    const head = this.restoredHead;
+    if (head !== undefined) {
+      this.restoredHead = undefined;
+      if (head.seq === id) return head;
+    }
+    const stored = this.store.read(id);
+    if (!stored) return undefined;
+    const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
+    message.stored = true;
+    if (this.restoredAt === 0 || id > this.restoredUpTo) return message;
+    let ttl = this.messageTtl;
+    if (hasExpiration(stored.properties)) {
+      const own = parseExpiration(message.props.expiration ?? '');
+      if (typeof own === 'number') {
+        message.ttl = own;
+        if (ttl < 0 || own < ttl) ttl = own;
+      }
+    }
+    if (ttl >= 0) message.expiresAt = (stored.publishedAt === 0 ? this.restoredAt : stored.publishedAt) + ttl;
+    return message;
+  }
+
+  /**
+   * With a restored entry at the head: drops it if it has expired (and the expired ones after it, a
+   * slice at a time), else reads it ahead and arms a timer for its expiry, if it has one (as for a
+   * message in memory, the entries behind it wait for it). Hands a message in memory at the head over to
+   * armExpiry.
+   */
+  private expireRestored(): void {
+    if (this.deleted) return;
+    const now = Date.now();
+    for (let reads = 0; ; ) {
+      const head = this.ready.peek();
+      if (head === undefined) return;
+      if (typeof head !== 'number') {
+        this.armExpiry();
+        return;
+      }
+      const id = head < 0 ? -head : head;
+      if (id > this.restoredUpTo) return;
+      if (id !== this.restoredHeadId) {
+        if (reads++ === RESTORED_EXPIRY_SLICE) {
+          // The rest in a later turn: a backlog that expired while the broker was down does not hold
+          // the event loop.
+          this.armRestoredTimer(now);
+          return;
+        }
+        const message = this.readPaged(head);
+        if (message === undefined) {
+          this.discard(this.ready.shift() as number, Removal.unreadable);
+          continue;
+        }
+        this.restoredHeadId = id;
+        this.restoredHeadAt = message.expiresAt;
+        this.restoredHead =
+          this.consumers.length > 0 || message.bodySize <= RESTORED_HEAD_KEPT_BYTES ? message : undefined;
+      }
+      const at = this.restoredHeadAt;
+      if (at !== 0 && at < now) {
+        this.restoredHead = undefined;
+        this.discard(this.ready.shift() as number, Removal.expired);
+        continue;
+      }
+      if (at !== 0) this.armRestoredTimer(at);
+      return;
+    }
+  }
+
+  /**
+   * armExpiry's part for a restored entry at the head: looks into it (read ahead once), so that its
+   * timer is set or it goes.
+   */
+  private armRestoredExpiry(head: number): void {
+    if ((head < 0 ? -head : head) <= this.restoredUpTo) this.expireRestored();
+  }
+
+  /** Runs expireRestored a millisecond after `at`, unless its timer is set to run before then. */
+  private armRestoredTimer(at: number): void {
+    if (this.restoredTimer !== undefined) {
+      if (this.restoredTimerAt <= at) return;
+      clearTimeout(this.restoredTimer);
+    }
+    this.restoredTimerAt = at;
+    this.restoredTimer = setTimeout(
+      this.onRestoredExpiry,
+      Math.min(MAX_TIMER_MS, Math.max(0, at + 1 - Date.now())),
+    );
+    this.restoredTimer.unref();
+  }
+
+  private readonly onRestoredExpiry = (): void => {
+    this.restoredTimer = undefined;
+    this.expireRestored();
+    if (this.held !== undefined) this.releaseIfDrained();
+  };
 
   /** Drops the messages at the head whose TTL has run out. */
   private dropExpired(now: number): void {
@@ -665,7 +785,11 @@ export class Queue {
    */
   private armExpiry(): void {
     const head = this.ready.peek();
-    if (head === undefined || typeof head === 'number') return;
+    if (head === undefined) return;
+    if (typeof head === 'number') {
+      if (this.restoredAt !== 0) this.armRestoredExpiry(head);
+      return;
+    }
     const at = head.expiresAt;
     if (at === 0 || (this.expiryTimer !== undefined && this.expiryTimerAt <= at)) return;
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
