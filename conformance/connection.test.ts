@@ -98,7 +98,7 @@ t.test(
         'publisher_confirms',
         'per_consumer_qos',
       ]) {
-        t.equal(capabilities[key], true, `capability ${key} is advertised`);
+        t.equal((capabilities as Record<string, unknown>)[key], true, `capability ${key} is advertised`);
       }
     }
   },

@@ -52,6 +52,50 @@ describe('quorum queues', () => {
     expect(await channel.get('work')).toBe(false);
   });
 
+  it('order by two priority levels as RabbitMQ 4.x, normal ones given every third turn', async () => {
+    const broker = await start();
+    const { channel } = await openChannel(broker.url);
+    await channel.assertQueue('ranked', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    // Priority 5 and above is high, 4 and below (or none) normal; no x-max-priority is needed.
+    const published: [string, number | undefined][] = [
+      ['n1', undefined],
+      ['h1', 5],
+      ['h2', 9],
+      ['h3', 200],
+      ['h4', 5],
+      ['h5', 7],
+      ['n2', 4],
+    ];
+    for (const [body, priority] of published) channel.sendToQueue('ranked', Buffer.from(body), { priority });
+    await eventually(() => broker.broker.vhost('/')?.queues.get('ranked')?.messageCount === 7, 'all queued');
+    const order: string[] = [];
+    for (let i = 0; i < published.length; i++) {
+      const m = await channel.get('ranked', { noAck: true });
+      if (m === false) throw new Error('queue emptied early');
+      order.push(m.content.toString());
+    }
+    // High first, but the third take goes to the normal level when its head is older than high's.
+    expect(order).toEqual(['h1', 'h2', 'n1', 'h3', 'h4', 'h5', 'n2']);
+  });
+
+  it('give a requeued message back to its place in its level', async () => {
+    const broker = await start();
+    const { channel } = await openChannel(broker.url);
+    await channel.assertQueue('back', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    for (const [body, priority] of [['h1', 6], ['h2', 6], ['n1', 0]] as const) {
+      channel.sendToQueue('back', Buffer.from(body), { priority });
+    }
+    await eventually(() => broker.broker.vhost('/')?.queues.get('back')?.messageCount === 3, 'all queued');
+    const first = await channel.get('back');
+    if (first === false) throw new Error('empty');
+    expect(first.content.toString()).toBe('h1');
+    channel.nack(first, false, true);
+    const again = await channel.get('back', { noAck: true });
+    if (again === false) throw new Error('not given back');
+    expect(again.content.toString()).toBe('h1');
+    expect(again.fields.redelivered).toBe(true);
+  });
+
   it('are refused non-durable, exclusive or auto-delete with RabbitMQ 406 texts', async () => {
     const broker = await start();
     const { connection, channel } = await openChannel(broker.url);

@@ -19,6 +19,7 @@ import type { Publisher } from '../router.js';
 import type { Consumer } from './consumer.js';
 import { FifoReadyList } from './fifo-ready-list.js';
 import { levelOf, PriorityReadyList, priorityLevel } from './priority-ready-list.js';
+import { QuorumReadyList } from './quorum-ready-list.js';
 import type { ReadyEntry, ReadyList } from './ready-list.js';
 import { REMOVAL_NAMES, Removal, type RemovalCounts, type RemovalReason } from './removal.js';
 
@@ -256,15 +257,21 @@ export class Queue {
     this.store = events.store;
     const { maxLength, maxLengthBytes, overflow, messageTtl, maxPriority, singleActiveConsumer } =
       options.settings;
-    this.maxPriority = maxPriority;
-    this.ready = maxPriority > 0 ? new PriorityReadyList(maxPriority) : new FifoReadyList();
+    this.quorum = options.settings.queueType === 'quorum';
+    // A quorum queue has its two levels without x-max-priority (which it refuses): it reads each
+    // message's priority as it is, up to 255.
+    this.maxPriority = this.quorum ? 255 : maxPriority;
+    this.ready = this.quorum
+      ? new QuorumReadyList()
+      : maxPriority > 0
+        ? new PriorityReadyList(maxPriority)
+        : new FifoReadyList();
     this.singleActiveConsumer = singleActiveConsumer;
     this.ordered = singleActiveConsumer;
     this.messageTtl = messageTtl;
     this.deadLetterExchange = options.settings.deadLetterExchange;
     this.deadLetterRoutingKey = options.settings.deadLetterRoutingKey;
     this.deadLettersRefused = overflow === 'reject-publish-dlx' && this.deadLetterExchange !== undefined;
-    this.quorum = options.settings.queueType === 'quorum';
     this.deliveryLimit = options.settings.deliveryLimit;
     this.expires = options.settings.expires;
     this.armUnused();
