@@ -230,7 +230,7 @@ export function resultsMarkdown(reports: RunReport[]): string {
     const label = row.file
       ? `**${escapeMarkdown(row.name)}**`
       : row.group
-        ? `*${escapeMarkdown(row.name)}*`
+        ? `_${escapeMarkdown(row.name).replace(/_/g, '\\_')}_`
         : escapeMarkdown(row.name);
     const cells = reports.map((_r, i) => {
       const n = row.cells[i];

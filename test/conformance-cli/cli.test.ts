@@ -204,7 +204,7 @@ describe('warren-conformance URL', () => {
       expect(cells(rows[0])).toEqual(['case', 'warren', 'warren']);
       const byName = new Map(rows.map((r) => [cells(r)[0], cells(r).slice(1)]));
       expect(byName.get('**connection.test**')).toEqual(['', '']);
-      expect(byName.get('*tune*')).toEqual(['', '']);
+      expect(byName.get('_tune_')).toEqual(['', '']);
       expect(byName.get(HEARTBEAT_CASE)).toEqual(['pass', '**fail**']);
       expect(byName.get('channel.flow active=true gets flow-ok active=true')).toEqual(['pass', 'pass']);
       // durability ran only in the first run: skipped there with a numbered reason, not run in the second.
