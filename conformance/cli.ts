@@ -143,7 +143,7 @@ function hidePassword(url: string): string {
 async function identify(url: string | undefined): Promise<BrokerInfo> {
   const warren = url === undefined ? await startWarren({ port: 0 }) : undefined;
   try {
-    const connection = await amqplib.connect(url ?? (warren as { url: string }).url, { timeout: 10_000 });
+    const connection = await amqplib.connect(warren?.url ?? (url as string), { timeout: 10_000 });
     const props = connection.connection.serverProperties as Record<string, unknown>;
     await connection.close();
     const text = (key: string) => (typeof props[key] === 'string' ? (props[key] as string) : '');

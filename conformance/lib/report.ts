@@ -167,7 +167,6 @@ export function columnTitle(b: BrokerInfo): string {
 }
 
 interface Row {
-  depth: number;
   name: string;
   group: boolean;
   cells: (CaseNode | undefined)[];
@@ -195,24 +194,20 @@ export function resultsMarkdown(reports: RunReport[]): string {
   reports.forEach((report, column) => {
     for (const f of report.files) {
       const fileKey = f.file;
-      place(fileKey, () => ({ depth: 0, name: f.file, group: true, file: true, cells: [] }), undefined);
-      const walk = (nodes: CaseNode[], parentKey: string, depth: number) => {
+      place(fileKey, () => ({ name: f.file, group: true, file: true, cells: [] }), undefined);
+      const walk = (nodes: CaseNode[], parentKey: string) => {
         for (const n of nodes) {
           const key = `${parentKey}\u0000${n.name}`;
           const group = n.children.length > 0;
-          const row = place(key, () => ({ depth, name: n.name, group, cells: [] }), parentKey);
+          const row = place(key, () => ({ name: n.name, group, cells: [] }), parentKey);
           if (!group || caseRows(n)[0] === n) row.cells[column] = n;
-          if (group) walk(n.children, key, depth + 1);
+          if (group) walk(n.children, key);
         }
       };
-      walk(f.cases, fileKey, 1);
+      walk(f.cases, fileKey);
       if (f.problems.length > 0) {
         const key = `${fileKey}\u0000(the case file)`;
-        const row = place(
-          key,
-          () => ({ depth: 1, name: '(the case file)', group: false, cells: [] }),
-          fileKey,
-        );
+        const row = place(key, () => ({ name: '(the case file)', group: false, cells: [] }), fileKey);
         row.cells[column] = { name: '', status: 'fail', failures: f.problems, children: [] };
       }
     }
