@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
 import t from 'tap';
+import { inProcessOnly, startWarren } from './lib/broker.js';
 
-const external = process.env.AMQP_URL;
-const skip = external ? 'the suite cannot restart a broker given by AMQP_URL' : false;
+const skip = inProcessOnly('a restart of the broker');
 
 /** Starts warren in-process on a data directory (restartable on the same directory). */
 async function startOn(dataDir: string) {
-  const { startBroker } = await import('warren');
-  return startBroker({ port: 0, dataDir, fsync: true });
+  return startWarren({ port: 0, dataDir, fsync: true });
 }
 
 t.test('a durable queue with persistent messages survives a restart', { skip }, async (t) => {
