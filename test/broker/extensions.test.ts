@@ -82,7 +82,11 @@ describe('quorum queues', () => {
     const broker = await start();
     const { channel } = await openChannel(broker.url);
     await channel.assertQueue('back', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-    for (const [body, priority] of [['h1', 6], ['h2', 6], ['n1', 0]] as const) {
+    for (const [body, priority] of [
+      ['h1', 6],
+      ['h2', 6],
+      ['n1', 0],
+    ] as const) {
       channel.sendToQueue('back', Buffer.from(body), { priority });
     }
     await eventually(() => broker.broker.vhost('/')?.queues.get('back')?.messageCount === 3, 'all queued');
