@@ -147,10 +147,13 @@ async function identify(url: string | undefined): Promise<BrokerInfo> {
     const props = connection.connection.serverProperties as Record<string, unknown>;
     await connection.close();
     const text = (key: string) => (typeof props[key] === 'string' ? (props[key] as string) : '');
+    // warren says it is RabbitMQ (clients choose behaviour by the product); its information field
+    // starts with its own name and version.
+    const own = /^warren (\S+)/.exec(text('information'));
     const info: BrokerInfo = {
       inProcess: url === undefined,
-      product: text('product') || 'unknown product',
-      version: text('version'),
+      product: own ? 'warren' : text('product') || 'unknown product',
+      version: own ? own[1] : text('version'),
       platform: text('platform'),
     };
     if (url !== undefined) info.url = hidePassword(url);
