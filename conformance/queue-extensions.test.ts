@@ -163,6 +163,21 @@ t.test('a redeclare renews the lease', async (t) => {
   await passiveDeclare404(t, s, queue);
 });
 
+t.test('a passive declare renews the lease too', async (t) => {
+  const { s, ch, names } = await open(t, 'expires');
+  const queue = names.queue('passive');
+  await ch.queueDeclare(queue, { arguments: { 'x-expires': EXPIRES } });
+  await sleep(EXPIRES / 3);
+  const renewed = performance.now();
+  await ch.queueDeclare(queue, { passive: true });
+  const gone = await expiredAt(ch, queue);
+  t.ok(
+    gone - renewed >= EXPIRES - CLOCK_SLACK,
+    `gone a full period after the passive declare (${Math.round(gone - renewed)} ms)`,
+  );
+  await passiveDeclare404(t, s, queue);
+});
+
 t.test('basic.get renews the lease, whether it finds a message or not', async (t) => {
   const { s, ch, names } = await open(t, 'expires');
   for (const withMessage of [false, true]) {
@@ -404,6 +419,12 @@ t.test('quorum queue declares RabbitMQ refuses: channel error 406 with its reaso
       { durable: true, arguments: { 'x-queue-type': 'bogus' } },
       `invalid arg 'x-queue-type' ${q}: "unsupported queue type 'bogus'"`,
     ],
+    [
+      { durable: true, arguments: { 'x-queue-type': 5 } },
+      `invalid arg 'x-queue-type' ${q}: {unacceptable_type,signedint}`,
+    ],
+    // Both refused properties: auto-delete is named first.
+    [{ durable: true, exclusive: true, autoDelete: true }, `invalid property 'auto-delete' ${q}`],
   ];
   for (const [options, text] of cases) {
     const ch = await s.channel();

@@ -114,6 +114,12 @@ export function parseQueueArguments(
 ): QueueArguments | ProtocolError {
   const queueType = args['x-queue-type'];
   if (queueType !== undefined && queueType !== 'classic' && queueType !== 'quorum') {
+    if (typeof queueType !== 'string' && !Buffer.isBuffer(queueType)) {
+      return amqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `invalid arg 'x-queue-type' for ${what}: {unacceptable_type,${typeNameOf(queueType)}}`,
+      );
+    }
     if (queueType === 'stream') {
       return amqpError(
         ReplyCode.NOT_IMPLEMENTED,
@@ -126,10 +132,11 @@ export function parseQueueArguments(
     );
   }
   if (queueType === 'quorum') {
-    const property = flags.exclusive
-      ? 'exclusive-owner'
-      : flags.autoDelete
-        ? 'auto-delete'
+    // In RabbitMQ's order: auto-delete is named before exclusivity.
+    const property = flags.autoDelete
+      ? 'auto-delete'
+      : flags.exclusive
+        ? 'exclusive-owner'
         : !flags.durable
           ? 'non-durable'
           : undefined;

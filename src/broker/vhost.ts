@@ -489,7 +489,6 @@ export class VirtualHost implements QueueEvents {
       if (existing.autoDelete !== autoDelete) return mismatch('auto_delete', autoDelete, existing.autoDelete);
       const argError = queueArgumentsEquivalent(args, existing.arguments_, this.q(name));
       if (argError) return argError;
-      existing.used();
       return existing;
     }
     const settings = parseQueueArguments(args, this.q(name), { durable, exclusive, autoDelete });

@@ -286,7 +286,12 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
         );
         if (q instanceof ProtocolError) return q;
         this.mostRecentQueue = q.name;
-        if (!m.noWait) writeQueueDeclareOk(w, ch, q.name, q.messageCount, q.consumerCount);
+        if (!m.noWait) {
+          // As RabbitMQ: a declare that asks the queue for its counts (passive or not) renews its
+          // x-expires period; one with no-wait does not.
+          q.used();
+          writeQueueDeclareOk(w, ch, q.name, q.messageCount, q.consumerCount);
+        }
         break;
       }
       case MethodId.QueueBind: {
