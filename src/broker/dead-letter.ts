@@ -54,6 +54,18 @@ function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+const SURROGATE = /[\ud800-\udfff]/;
+
+/**
+ * Keys in the order of their UTF-8 bytes. That is the order of their code points, which the default
+ * sort (by UTF-16 code units) gives too unless a key has a character beyond the BMP: only then are
+ * the bytes compared.
+ */
+function sortedByBytes(keys: string[]): string[] {
+  for (const key of keys) if (SURROGATE.test(key)) return keys.sort(byBytes);
+  return keys.sort();
+}
+
 /**
  * The copy of `message` that queue `queueName` dead-letters to `exchange` for `reason` at `now` (ms): its
  * x-death entry for this queue and reason added (or its count raised and the entry moved first), the
@@ -102,7 +114,7 @@ export function deadLettered(
   headers['x-last-death-exchange'] = message.exchange;
   if (routingKey !== undefined) delete headers.CC;
   const sorted: FieldTable = {};
-  for (const key of Object.keys(headers).sort(byBytes)) sorted[key] = headers[key];
+  for (const key of sortedByBytes(Object.keys(headers))) sorted[key] = headers[key];
   const next: BasicProperties = { ...props, headers: sorted };
   delete next.expiration;
   const copy = new Message(
