@@ -9,6 +9,7 @@
 import { connect, type Socket } from 'node:net';
 import {
   decodeMethod,
+  type FieldTable,
   FRAME_BODY,
   FRAME_END,
   FRAME_HEADER,
@@ -21,6 +22,7 @@ import {
   ProtocolError,
   writeBasicAck,
   writeBasicConsume,
+  writeBasicNack,
   writeBasicProperties,
   writeBasicPublish,
   writeBasicQos,
@@ -193,7 +195,13 @@ export class LoadConnection {
    */
   async declareQueue(
     queue: string,
-    options: { passive?: boolean; durable?: boolean; exclusive?: boolean; timeoutMs?: number } = {},
+    options: {
+      passive?: boolean;
+      durable?: boolean;
+      exclusive?: boolean;
+      arguments?: FieldTable;
+      timeoutMs?: number;
+    } = {},
   ): Promise<{ messageCount: number; consumerCount: number }> {
     const ok = await this.call(
       MethodId.QueueDeclareOk,
@@ -207,7 +215,7 @@ export class LoadConnection {
           options.exclusive ?? false,
           false,
           false,
-          {},
+          options.arguments ?? {},
         ),
       options.timeoutMs,
     );
@@ -263,6 +271,14 @@ export class LoadConnection {
   /** Acks every delivery up to and including deliveryTag (written now, sent at the next flush). */
   ack(deliveryTag: number): void {
     writeBasicAck(this.writer, CHANNEL, deliveryTag, true);
+  }
+
+  /**
+   * Rejects every delivery up to and including deliveryTag without requeueing it (basic.nack, multiple,
+   * requeue false): the broker dead-letters or drops them. Written now, sent at the next flush.
+   */
+  rejectUpTo(deliveryTag: number): void {
+    writeBasicNack(this.writer, CHANNEL, deliveryTag, true, false);
   }
 
   /**
@@ -470,11 +486,14 @@ export interface PublishShape {
   readonly routingKey: string;
   readonly bodySize: number;
   readonly persistent: boolean;
+  /** Publish i of a batch gets priority i % priorityLevels; no priority property when absent. */
+  readonly priorityLevels?: number;
 }
 
 /**
  * `count` complete publishes (method, content header, body frames) to the shape's exchange, encoded once
- * into one Buffer that the publisher writes again and again.
+ * into one Buffer that the publisher writes again and again. Every publish of it has the same size (a
+ * priority is one octet whatever its value).
  */
 export function encodePublishBatch(frameMax: number, shape: PublishShape, count: number): Buffer {
   const w = new FrameWriter(frameMax);
@@ -482,7 +501,11 @@ export function encodePublishBatch(frameMax: number, shape: PublishShape, count:
   for (let i = 0; i < count; i++) {
     writeBasicPublish(w, CHANNEL, shape.exchange ?? '', shape.routingKey, false, false);
     w.beginContentHeader(CHANNEL, 60, body.length);
-    writeBasicProperties(w, { deliveryMode: shape.persistent ? 2 : 1 });
+    const levels = shape.priorityLevels;
+    writeBasicProperties(w, {
+      deliveryMode: shape.persistent ? 2 : 1,
+      ...(levels === undefined ? {} : { priority: i % levels }),
+    });
     w.endFrame();
     w.writeBody(CHANNEL, body);
   }

@@ -4,7 +4,7 @@
 // window; the main thread reads them to measure and to know when a fill is confirmed. The main thread
 // also stores the run's phase there, which the consumers read to know which latencies to keep.
 // Layout: published per publisher, then consumed per consumer, then confirmed and nacked per publisher,
-// then the phase.
+// then rejected per rejecting consumer (scenario m's, on the queue that dead-letters), then the phase.
 
 /** Before the measured interval (warm-up), in it, and after it. */
 export const PHASE_WARMUP = 0;
@@ -17,7 +17,8 @@ export class LoadCounters {
   constructor(
     readonly publishers: number,
     readonly consumers: number,
-    readonly buffer = new SharedArrayBuffer(8 * (3 * publishers + consumers + 1)),
+    readonly rejecters = 0,
+    readonly buffer = new SharedArrayBuffer(8 * (3 * publishers + consumers + rejecters + 1)),
   ) {
     this.slots = new BigInt64Array(buffer);
   }
@@ -35,6 +36,11 @@ export class LoadCounters {
     const at = this.publishers + this.consumers + 2 * publisher;
     Atomics.store(this.slots, at, BigInt(settled));
     Atomics.store(this.slots, at + 1, BigInt(nacked));
+  }
+
+  /** Deliveries a rejecting consumer has received (and rejects, or has rejected). */
+  setRejected(rejecter: number, total: number): void {
+    Atomics.store(this.slots, 3 * this.publishers + this.consumers + rejecter, BigInt(total));
   }
 
   /** PHASE_WARMUP, PHASE_MEASURED or PHASE_OVER. */
@@ -61,6 +67,11 @@ export class LoadCounters {
 
   nacked(): number {
     return this.total(this.publishers + this.consumers + 1, this.publishers, 2);
+  }
+
+  /** Deliveries the rejecting consumers received: not in consumed(). */
+  rejected(): number {
+    return this.total(3 * this.publishers + this.consumers, this.rejecters, 1);
   }
 
   private total(first: number, count: number, stride: number): number {

@@ -7,6 +7,10 @@
 // 8 bytes of every body in the batch; the consumer reads it back from each body and counts `now - sent`
 // in a histogram (histogram.ts) for the messages it receives in the measured interval (the counters'
 // phase), `now` being read once per socket read. It hands the histogram to the main thread when done.
+//
+// A rejecter (scenario m) is a consumer that settles what it receives with basic.nack (multiple, requeue
+// false) where a consumer would ack, so that the broker dead-letters it; it counts in its own slots, not
+// in the consumed count, and keeps no latency.
 import { parentPort, workerData } from 'node:worker_threads';
 import { currentThreadId } from './cpu.js';
 import { LatencyHistogram } from './histogram.js';
@@ -15,16 +19,18 @@ import { LoadCounters, PHASE_MEASURED } from './load-counters.js';
 import { copiesPerPublish, type Scenario } from './scenarios.js';
 
 export interface LoadWorkerInput {
-  readonly role: 'publisher' | 'consumer';
-  /** The worker's slot among the publishers or the consumers. */
+  readonly role: 'publisher' | 'consumer' | 'rejecter';
+  /** The worker's slot among the publishers, the consumers or the rejecters. */
   readonly index: number;
   readonly url: string;
   /** A publisher's exchange ('' for the default exchange). */
   readonly exchange: string;
-  /** A publisher's routing key; a consumer's queue. */
+  /** A publisher's routing key; a consumer's or rejecter's queue. */
   readonly queue: string;
   readonly scenario: Scenario;
   readonly counters: SharedArrayBuffer;
+  /** Rejecting consumers sharing the counters (0 unless the scenario dead-letters). */
+  readonly rejecters?: number;
   /** Most messages published and not yet consumed, over all publishers; 0 for no limit. */
   readonly window: number;
   /** A publisher publishes this many messages and then waits for 'stop'; 0 for no limit. */
@@ -61,6 +67,8 @@ const MIN_PER_BATCH = 4;
 const MAX_BATCHES_PER_TURN = 16;
 // How often a publisher whose window is full looks at the consumers' counts again.
 const WINDOW_POLL_MS = 1;
+// A rejecter rejects what it holds once nothing more has come for this long.
+const REJECT_IDLE_MS = 5;
 
 /** The send-time stamp: a float64 of microseconds at the start of the body. */
 const STAMP_BYTES = 8;
@@ -69,7 +77,12 @@ const nowMicros = (): number => Number(process.hrtime.bigint()) / 1000;
 const port = parentPort;
 if (!port) throw new Error('load-worker.js runs as a worker thread');
 const input = workerData as LoadWorkerInput;
-const counters = new LoadCounters(input.scenario.publishers, input.scenario.consumers, input.counters);
+const counters = new LoadCounters(
+  input.scenario.publishers,
+  input.scenario.consumers,
+  input.rejecters ?? 0,
+  input.counters,
+);
 
 function report(r: LoadWorkerReport): void {
   port?.postMessage(r);
@@ -86,6 +99,7 @@ async function publisher(): Promise<void> {
     routingKey: input.queue,
     bodySize: scenario.bodySize,
     persistent: scenario.persistent,
+    priorityLevels: scenario.priorityLevels,
   };
   const socket = conn.socket;
   const one = encodePublishBatch(conn.frameMax, shape, 1);
@@ -96,6 +110,9 @@ async function publisher(): Promise<void> {
   let perBatch = Math.max(MIN_PER_BATCH, Math.floor(BATCH_BYTES / setBytes));
   // Several batches in flight within the confirm window, so that the broker always has the next to read.
   if (confirmWindow > 0) perBatch = Math.min(perBatch, Math.max(1, Math.floor(confirmWindow / 10)));
+  // Every priority equally often: a batch holds whole rounds of them.
+  const levels = scenario.priorityLevels ?? 1;
+  perBatch = Math.max(levels, perBatch - (perBatch % levels));
   const batch = encodePublishBatch(conn.frameMax, shape, perBatch);
   if (batch.length !== perBatch * setBytes) throw new Error('unexpected publish batch layout');
   const limit = input.limit;
@@ -200,12 +217,27 @@ async function publisher(): Promise<void> {
 
 async function consumer(): Promise<void> {
   const { scenario, index } = input;
-  const conn = await LoadConnection.open(parseAmqpUrl(input.url), 'warren-bench consumer');
+  const rejecter = input.role === 'rejecter';
+  const conn = await LoadConnection.open(parseAmqpUrl(input.url), `warren-bench ${input.role}`);
+  const settle = rejecter ? (tag: number) => conn.rejectUpTo(tag) : (tag: number) => conn.ack(tag);
+  const store = rejecter
+    ? (n: number) => counters.setRejected(index, n)
+    : (n: number) => counters.setConsumed(index, n);
   const ackEvery = scenario.noAck ? 0 : Math.max(1, Math.floor(scenario.prefetch / 2));
   let consumed = 0;
   let lastTag = 0;
   let ackedTag = 0;
   let stopping = false;
+  // A rejecter's deliveries reach the dead-letter queue only once it has rejected them: the last few of a
+  // run, fewer than ackEvery, are rejected when nothing more has come for REJECT_IDLE_MS.
+  let idleTimer: NodeJS.Timeout | undefined;
+  const settleNow = () => {
+    if (ackEvery > 0 && lastTag > ackedTag) {
+      settle(lastTag);
+      ackedTag = lastTag;
+      conn.flush();
+    }
+  };
   const latency = new LatencyHistogram();
   // Per socket read: the time it was handled (-1 before its first stamped body), and whether it is in
   // the measured interval.
@@ -217,7 +249,7 @@ async function consumer(): Promise<void> {
   });
   await conn.consume(input.queue, scenario.noAck, {
     onBody(b: Buffer, start: number, end: number, offset: number) {
-      if (offset !== 0 || end - start < STAMP_BYTES) return;
+      if (rejecter || offset !== 0 || end - start < STAMP_BYTES) return;
       if (readAt < 0) {
         readAt = nowMicros();
         measuring = counters.phase === PHASE_MEASURED;
@@ -230,23 +262,24 @@ async function consumer(): Promise<void> {
     },
     afterRead() {
       readAt = -1;
-      counters.setConsumed(index, consumed);
-      if (ackEvery > 0 && lastTag - ackedTag >= ackEvery) {
-        conn.ack(lastTag);
-        ackedTag = lastTag;
-        conn.flush();
+      store(consumed);
+      if (ackEvery > 0 && lastTag - ackedTag >= ackEvery) settleNow();
+      if (rejecter && lastTag > ackedTag) {
+        if (idleTimer) idleTimer.refresh();
+        else
+          idleTimer = setTimeout(() => {
+            idleTimer = undefined;
+            settleNow();
+          }, REJECT_IDLE_MS);
       }
     },
   });
   port?.on('message', (command: LoadWorkerCommand) => {
     if (command.type !== 'stop' || stopping) return;
     stopping = true;
-    // Ack what is still unacked, so that closing the channel requeues nothing.
-    if (ackEvery > 0 && lastTag > ackedTag) {
-      conn.ack(lastTag);
-      ackedTag = lastTag;
-      conn.flush();
-    }
+    // Ack (or reject) what is still unacked, so that closing the channel requeues nothing.
+    clearTimeout(idleTimer);
+    settleNow();
     conn.close().then((polite) => {
       const counts = latency.counts;
       port?.postMessage(

@@ -1,5 +1,5 @@
-// Turns the bench's `--json` output into an SVG chart: for each throughput scenario (a to f, and h's fill
-// and drain), warren's median rate beside the reference broker's, on a log scale, with the range of the
+// Turns the bench's `--json` output into an SVG chart: for each throughput scenario (a to f, h's fill
+// and drain, m and n), warren's median rate beside the reference broker's, on a log scale, with the range of the
 // runs as a whisker and the ratio of the medians; and prints the same figures, one line per scenario.
 //   npm run bench -- --json > bench-output.txt
 //   node build/bench/plot.js bench-output.txt [out.svg] [--subtitle "<date, machine>"] [--reference <name>]
@@ -63,7 +63,7 @@ interface Group {
   readonly stats: Partial<Record<Label, Stat>>;
 }
 
-const GROUP_ORDER = ['a', 'b', 'c', 'd', 'e', 'f', 'h fill', 'h drain'];
+const GROUP_ORDER = ['a', 'b', 'c', 'd', 'e', 'f', 'h fill', 'h drain', 'm', 'n'];
 const DESCRIPTIONS: Readonly<Record<string, string>> = {
   a: '1 pub, 1 cons, 16 B, no-ack',
   b: 'as a, manual ack, prefetch 100',
@@ -73,6 +73,8 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   f: '64 KiB bodies',
   'h fill': '1M persistent: fill',
   'h drain': '1M persistent: drain',
+  m: 'dead-lettered (reject), then consumed',
+  n: 'priority queue, 10 levels',
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -399,7 +401,7 @@ try {
 const groups = readGroups(input);
 if (groups.length === 0) {
   process.stderr.write(
-    `plot: no throughput scenario (a-f, h) in ${inputFile}: was the bench run with --json?\n`,
+    `plot: no throughput scenario (a-f, h, m, n) in ${inputFile}: was the bench run with --json?\n`,
   );
   process.exit(1);
 }

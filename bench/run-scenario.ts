@@ -8,6 +8,13 @@
 // to read what their sockets still hold, the consumers get DRAIN_MS to take what is queued, and the
 // queues are deleted with the rest. With a window N, the publishers keep at most N messages published
 // and not yet consumed (the load generator then does the broker's flow control for it).
+//
+// Dead-lettering (m): the queues the publishers publish to are declared with x-dead-letter-exchange, a
+// fanout exchange bound to a dead-letter queue per queue; rejecting consumers on the first reject every
+// delivery, and the scenario's consumers consume from the dead-letter queues: what they receive is what
+// counts, and the queue depth and the drain cover both queues.
+
+import type { FieldTable } from '../src/protocol/index.js';
 import { cpuSeconds, machineBusySeconds } from './cpu.js';
 import { LatencyHistogram } from './histogram.js';
 import { LoadConnection, parseAmqpUrl } from './load-client.js';
@@ -59,6 +66,8 @@ export interface RunResult {
   readonly consumed: number;
   /** Publishes the broker confirmed (basic.ack or basic.nack); 0 without confirm mode. */
   readonly confirmed: number;
+  /** Deliveries the rejecting consumers of a dead-lettering scenario received (and rejected); else 0. */
+  readonly rejected: number;
   /** Publishes the broker nacked in the whole run: 0 unless it failed to store them. */
   readonly nacked: number;
   /**
@@ -133,6 +142,7 @@ interface Snapshot {
   readonly published: number;
   readonly consumed: number;
   readonly confirmed: number;
+  readonly rejected: number;
   readonly brokerCpu: number | undefined;
   readonly loadCpu: number;
   readonly publisherCpu: number | undefined;
@@ -152,17 +162,26 @@ export async function runScenario(
     scenario.queues === 1 ? base : `${base}-${i}`,
   );
   const exchange = scenario.fanout ? `${base}-fanout` : '';
+  // With dead-lettering: queue i's dead-letter exchange and queue, where its consumers consume.
+  const deadLetter = scenario.deadLetter === true;
+  const deadLetterExchanges = deadLetter ? queues.map((q) => `${q}-dlx`) : [];
+  const deadLetterQueues = deadLetter ? queues.map((q) => `${q}-dlq`) : [];
+  const consumedQueues = deadLetter ? deadLetterQueues : queues;
+  const rejecterCount = deadLetter ? scenario.queues : 0;
   const copies = copiesPerPublish(scenario);
   const window = effectiveWindow(scenario, options.window);
   const drainMs = (options.drainSeconds ?? DRAIN_MS / 1000) * 1000;
   const control = await LoadConnection.open(parseAmqpUrl(target.url), 'warren-bench control');
-  const counters = new LoadCounters(scenario.publishers, scenario.consumers);
+  const counters = new LoadCounters(scenario.publishers, scenario.consumers, rejecterCount);
   const publishers: LoadThread[] = [];
   const consumers: LoadThread[] = [];
-  const all = () => [...consumers, ...publishers];
+  const rejecters: LoadThread[] = [];
+  const all = () => [...consumers, ...rejecters, ...publishers];
   let cleanedUp = false;
   const cleanUp = async () => {
-    for (const q of queues) await control.deleteQueue(q, DELETE_TIMEOUT_MS);
+    // The queues that dead-letter first, then their dead-letter queues and exchanges.
+    for (const q of [...queues, ...deadLetterQueues]) await control.deleteQueue(q, DELETE_TIMEOUT_MS);
+    for (const x of deadLetterExchanges) await control.deleteExchange(x);
     if (exchange !== '') await control.deleteExchange(exchange);
     cleanedUp = true;
   };
@@ -173,26 +192,42 @@ export async function runScenario(
   };
   let sampler: NodeJS.Timeout | undefined;
   try {
-    for (const q of queues) await control.declareQueue(q, { durable: scenario.durableQueue });
+    for (let i = 0; i < deadLetterQueues.length; i++) {
+      await control.declareExchange(deadLetterExchanges[i], 'fanout');
+      await control.declareQueue(deadLetterQueues[i], { durable: scenario.durableQueue });
+      await control.bindQueue(deadLetterQueues[i], deadLetterExchanges[i], '');
+    }
+    for (let i = 0; i < queues.length; i++) {
+      const args: FieldTable = {};
+      if (deadLetter) args['x-dead-letter-exchange'] = deadLetterExchanges[i];
+      if (scenario.maxPriority !== undefined) args['x-max-priority'] = scenario.maxPriority;
+      await control.declareQueue(queues[i], { durable: scenario.durableQueue, arguments: args });
+    }
     if (exchange !== '') {
       await control.declareExchange(exchange, 'fanout');
       for (const q of queues) await control.bindQueue(q, exchange, '');
     }
-    const start = (role: 'publisher' | 'consumer', index: number) =>
+    const queueOf = (role: 'publisher' | 'consumer' | 'rejecter', index: number) => {
+      if (role === 'publisher') return scenario.fanout ? '' : queues[index % queues.length];
+      return (role === 'consumer' ? consumedQueues : queues)[index % queues.length];
+    };
+    const start = (role: 'publisher' | 'consumer' | 'rejecter', index: number) =>
       new LoadThread({
         role,
         index,
         url: target.url,
         exchange,
-        queue: role === 'publisher' && scenario.fanout ? '' : queues[index % queues.length],
+        queue: queueOf(role, index),
         scenario,
         counters: counters.buffer,
+        rejecters: rejecterCount,
         window,
         limit: 0,
         closeTimeoutMs: PUBLISHER_CLOSE_MS,
       });
     for (let i = 0; i < scenario.consumers; i++) consumers.push(start('consumer', i));
-    await Promise.all(consumers.map((w) => w.waitReady()));
+    for (let i = 0; i < rejecterCount; i++) rejecters.push(start('rejecter', i));
+    await Promise.all([...consumers, ...rejecters].map((w) => w.waitReady()));
     for (let i = 0; i < scenario.publishers; i++) publishers.push(start('publisher', i));
     await Promise.all(publishers.map((w) => w.waitReady()));
     const failed = Promise.race(all().map((w) => w.failed));
@@ -205,17 +240,18 @@ export async function runScenario(
         published: counters.published(),
         consumed: counters.consumed(),
         confirmed: counters.confirmed(),
+        rejected: counters.rejected(),
         brokerCpu: target.pid === undefined ? undefined : cpuSeconds(target.pid),
         loadCpu: (usage.user + usage.system) / 1e6,
         publisherCpu: sum(publishers.map((w) => w.cpu())),
-        consumerCpu: sum(consumers.map((w) => w.cpu())),
+        consumerCpu: sum([...consumers, ...rejecters].map((w) => w.cpu())),
         machineCpu: machineBusySeconds(),
       };
     };
 
     const depth = async () => {
       let n = 0;
-      for (const q of queues)
+      for (const q of [...queues, ...deadLetterQueues])
         n += (await control.declareQueue(q, { passive: true, timeoutMs: DECLARE_TIMEOUT_MS })).messageCount;
       return n;
     };
@@ -260,13 +296,16 @@ export async function runScenario(
       undelivered = deliveryChecked && stalled ? Math.max(0, owed - left) : 0;
       backlog = Math.max(0, owed - undelivered);
     }
+    // The rejecters first, so that what they reject on their way out still reaches the consumers.
+    for (const w of rejecters) w.send({ type: 'stop' });
+    await Promise.all(rejecters.map((w) => w.waitDone()));
     for (const w of consumers) w.send({ type: 'stop' });
-    const consumed = await Promise.all(consumers.map((w) => w.waitDone()));
+    const consumerReports = await Promise.all(consumers.map((w) => w.waitDone()));
     await cleanUp();
     clearInterval(sampler);
     sampleRss();
     const latency = new LatencyHistogram();
-    for (const c of consumed) if (c.latency) latency.add(c.latency);
+    for (const c of consumerReports) if (c.latency) latency.add(c.latency);
 
     return {
       label: target.label,
@@ -276,6 +315,7 @@ export async function runScenario(
       published: s1.published - s0.published,
       consumed: s1.consumed - s0.consumed,
       confirmed: s1.confirmed - s0.confirmed,
+      rejected: s1.rejected - s0.rejected,
       nacked: counters.nacked(),
       queueDepth: s1.published * copies - s1.consumed,
       brokerCpu: minus(s1.brokerCpu, s0.brokerCpu),

@@ -1,7 +1,8 @@
-// The bench's throughput scenarios (issue 5's matrix, a to f): what is published, where it is routed and
-// how it is consumed. The runner (run-scenario.ts) takes any entry. Scenario g (latency at a fixed rate)
-// is latency-scenario.ts; h (fill, then drain) is fill-drain.ts; i and j (idle cost, start time) are
-// idle-scenario.ts; k (restart with a backlog) is restart-scenario.ts.
+// The bench's throughput scenarios (issue 5's matrix, a to f; m, dead-lettering, and n, a priority queue):
+// what is published, where it is routed and how it is consumed. The runner (run-scenario.ts) takes any
+// entry. Scenario g (latency at a fixed rate) is latency-scenario.ts; h (fill, then drain) is
+// fill-drain.ts; i and j (idle cost, start time) are idle-scenario.ts; k (restart with a backlog) is
+// restart-scenario.ts; l (many definitions) is definitions-scenario.ts.
 
 export interface Scenario {
   readonly name: string;
@@ -38,6 +39,21 @@ export interface Scenario {
    * bodies would otherwise put gigabytes in flight.
    */
   readonly maxWindow?: number;
+  /**
+   * Dead-lettering: each queue is declared with x-dead-letter-exchange, a fanout exchange bound to a
+   * dead-letter queue of its own; one more consumer per queue (prefetch as above) rejects every delivery
+   * (basic.nack, multiple, requeue false, every prefetch/2), and the scenario's consumers consume from
+   * the dead-letter queues instead. Rates count what reaches them; the rejecting consumers are counted
+   * apart (rejected/s) and their threads' CPU is in the consumers'.
+   */
+  readonly deadLetter?: boolean;
+  /** x-max-priority of the queues; undefined for a queue without priorities. */
+  readonly maxPriority?: number;
+  /**
+   * Publishers give the message at position i of each batch they write priority i % priorityLevels
+   * (0 to priorityLevels - 1, equally often: batches hold a multiple of it); undefined for none.
+   */
+  readonly priorityLevels?: number;
 }
 
 /** Deliveries each publish makes: one per queue with fanout, otherwise one. */
@@ -104,5 +120,26 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
       '1 publisher, 1 consumer, 64 KiB bodies, transient, no-ack (under a window, at most 256 in flight)',
     bodySize: 64 * 1024,
     maxWindow: 256,
+  },
+  m: {
+    ...A,
+    name: 'm',
+    description:
+      '1 publisher to a queue with x-dead-letter-exchange; 1 consumer rejects every message (nack, requeue ' +
+      'false, prefetch 100), 1 consumes the dead-letter queue (manual ack, prefetch 100); 16 B, transient',
+    noAck: false,
+    prefetch: 100,
+    deadLetter: true,
+  },
+  n: {
+    ...A,
+    name: 'n',
+    description:
+      '1 publisher, 1 consumer (manual ack, prefetch 100), a queue with x-max-priority 10, priorities ' +
+      '0-9 in turn; 16 B, transient',
+    noAck: false,
+    prefetch: 100,
+    maxPriority: 10,
+    priorityLevels: 10,
   },
 };

@@ -24,6 +24,8 @@ export const THROUGHPUT_TARGETS: Readonly<Record<string, Target>> = {
   d: { scenario: 'd', measure: 'msg/s, 4 pubs, 4 cons, 4 queues', direction: 'at least', bound: 2 },
   e: { scenario: 'e', measure: 'deliveries/s, fanout to 10 queues', direction: 'at least', bound: 2 },
   f: { scenario: 'f', measure: 'msg/s, 64 KiB bodies', direction: 'at least', bound: 1.5 },
+  m: { scenario: 'm', measure: 'msg/s dead-lettered and consumed', direction: 'at least', bound: 3 },
+  n: { scenario: 'n', measure: 'msg/s, priority queue (10 levels)', direction: 'at least', bound: 3 },
 };
 
 export const TARGETS = {
