@@ -11,6 +11,8 @@ import {
   TypedValue,
 } from '../protocol/index.js';
 
+import type { StoredMessage } from '../store/store.js';
+
 let nextSeq = 1;
 
 /** After a restart: message ids continue after the highest one the store holds. */
@@ -69,6 +71,11 @@ export class Message {
     m.expiresAt = expiresAt;
     m.decoded = this.decoded;
     return m;
+  }
+
+  /** A message read back from the store, with its id. */
+  static fromStored(stored: StoredMessage, id: number): Message {
+    return new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
   }
 
   /**

@@ -49,12 +49,7 @@ export function publish(
   if (extra === undefined)
     return deliver(vhost, message, vhost.route(exchange, message.routingKey, message), publisher);
   const queues = vhost.routeAll(exchange, [message.routingKey, ...extra.cc, ...extra.bcc], message);
-  return deliver(
-    vhost,
-    extra.bcc.length > 0 || extra.hasBcc ? withoutBcc(message) : message,
-    queues,
-    publisher,
-  );
+  return deliver(vhost, extra.hasBcc ? withoutBcc(message) : message, queues, publisher);
 }
 
 /**

@@ -137,7 +137,7 @@ export class VirtualHost implements QueueEvents {
     if (typeof p.entry === 'number') {
       const stored = this.events.store.read(p.entry);
       if (stored === undefined) return;
-      message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, p.entry);
+      message = Message.fromStored(stored, p.entry);
     } else message = p.entry;
     const dead = deadLettered(message, queue.name, reason, exchange.name, queue.deadLetterRoutingKey, now);
     republish(
@@ -550,10 +550,6 @@ export class VirtualHost implements QueueEvents {
   // Routing
 
   /**
-   * The queues a message published to the exchange reaches, each once. The array is reused by the next
-   * call: use it before routing again.
-   */
-  /**
    * The queues a message reaches with any of several routing keys (its CC and BCC headers, a
    * dead-letter's keys), each once, in a new array.
    */
@@ -570,6 +566,10 @@ export class VirtualHost implements QueueEvents {
     return all;
   }
 
+  /**
+   * The queues a message published to the exchange reaches, each once. The array is reused by the next
+   * call: use it before routing again.
+   */
   route(exchange: Exchange, routingKey: string, message: Message): Queue[] {
     const out = this.collector;
     out.begin();

@@ -69,7 +69,7 @@ interface Delivery {
   readonly consumer: Consumer | undefined;
   /** Acked, nacked or rejected inside a transaction that is not committed yet. */
   txPending: boolean;
-  /** performance.now() when it was delivered. */
+  /** When it was delivered: deliveryTime(). */
   readonly deliveredAt: number;
   /** Its consumer timeout in milliseconds; 0: none. */
   readonly timeout: number;
@@ -653,6 +653,7 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
       );
     }
     const consumer = new Consumer(tag, this, queue, noAck, exclusive, this.prefetchCount, args);
+    if (!noAck) consumer.ackTimeout = this.consumerTimeoutOf(queue, args);
     this.consumers.set(tag, consumer);
     if (!noWait) writeBasicConsumeOk(this.writer, this.number, tag);
     this.connection.scheduleFlush();
@@ -739,14 +740,14 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
   deliver(consumer: Consumer, message: Message, redelivered: boolean): void {
     const tag = ++this.deliveryTag;
     if (!consumer.noAck) {
-      const timeout = this.consumerTimeoutOf(consumer.queue, consumer.arguments_);
+      const timeout = consumer.ackTimeout;
       this.unacked.set(tag, {
         tag,
         message,
         queue: consumer.queue,
         consumer,
         txPending: false,
-        deliveredAt: performance.now(),
+        deliveredAt: deliveryTime(),
         timeout,
       });
       if (timeout > 0) this.watchTimeouts(timeout);
@@ -784,7 +785,7 @@ export class Channel implements DeliveryChannel, ReplyConsumer {
           queue,
           consumer: undefined,
           txPending: false,
-          deliveredAt: performance.now(),
+          deliveredAt: deliveryTime(),
           timeout,
         });
         if (timeout > 0) this.watchTimeouts(timeout);
@@ -1032,6 +1033,25 @@ function requeueDeliveries(deliveries: Iterable<Delivery>): Iterable<Queue> {
 }
 
 /** An x-consumer-timeout argument in milliseconds, when it is a positive integer. */
+// The time of the deliveries made in one synchronous run (a socket read's batch, a timer): read once for
+// all of them, not once per delivery, and dropped when the run ends. Whole milliseconds, so that the
+// deliveries keep a small integer rather than a number box each.
+let deliveryStamp = 0;
+let deliveryStampValid = false;
+const expireDeliveryStamp = (): void => {
+  deliveryStampValid = false;
+};
+
+/** Milliseconds (performance.now(), floored) at the current synchronous run, for consumer timeouts. */
+function deliveryTime(): number {
+  if (!deliveryStampValid) {
+    deliveryStamp = Math.floor(performance.now());
+    deliveryStampValid = true;
+    queueMicrotask(expireDeliveryStamp);
+  }
+  return deliveryStamp;
+}
+
 function timeoutArgument(args: FieldTable): number | undefined {
   const v = args['x-consumer-timeout'];
   if (v === undefined) return undefined;

@@ -36,6 +36,11 @@ export class Consumer {
    * equals (the channel has checked the argument before the consumer is made).
    */
   readonly priority: number;
+  /**
+   * How long a delivery to it may stay unacked, in milliseconds (0: for ever): set by its channel when
+   * it consumes, from the x-consumer-timeout arguments and the broker's setting.
+   */
+  ackTimeout = 0;
 
   constructor(
     readonly tag: string,

@@ -626,19 +626,20 @@ export class Queue {
     this.events.memoryChange(freed(message.bodySize), -1);
     this.removedBy[reason]++;
     const inStore = message.stored && this.persistent;
-    if (
-      this.deadLetterExchange !== undefined &&
-      reason !== Removal.acked &&
-      deathReasonOf(reason) !== undefined
-    ) {
+    if (this.deadLetters(reason)) {
       this.events.deadLetter(this, message, reason, inStore);
     } else if (inStore) this.store.remove(this.storeKey, message.seq);
+  }
+
+  /** Whether a message leaving for this reason is dead-lettered (the queue has an exchange for it). */
+  private deadLetters(reason: RemovalReason): boolean {
+    return this.deadLetterExchange !== undefined && deathReasonOf(reason) !== undefined;
   }
 
   /** The same for a message paged out to disk, known by its id. */
   private dropStored(id: number, reason: RemovalReason): void {
     this.removedBy[reason]++;
-    if (this.deadLetterExchange !== undefined && deathReasonOf(reason) !== undefined) {
+    if (this.deadLetters(reason)) {
       this.events.deadLetter(this, id, reason, true);
     } else this.store.remove(this.storeKey, id);
   }
@@ -686,7 +687,7 @@ export class Queue {
     }
     const stored = this.store.read(id);
     if (!stored) return undefined;
-    const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, id);
+    const message = Message.fromStored(stored, id);
     message.stored = true;
     if (this.restoredAt === 0 || id > this.restoredUpTo) return message;
     let ttl = this.messageTtl;
